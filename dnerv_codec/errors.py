@@ -1,0 +1,40 @@
+"""Errors of the codec layer, in the same family as the container's (``bitstream.errors``)."""
+
+from __future__ import annotations
+
+from bitstream.errors import (
+    ChecksumError,
+    DnervError,
+    FormatError,
+    TruncatedError,
+    UnsupportedVersionError,
+)
+
+
+class InputError(DnervError, ValueError):
+    """An input the user named cannot be used: unreadable, not a video, no frames, bad option."""
+
+
+class WeightsError(DnervError):
+    """Weights a codec needs are missing, or differ from the ones a file was encoded with."""
+
+
+class OutputExistsError(DnervError, FileExistsError):
+    """The output exists and ``force`` was not given."""
+
+
+class CodecMismatchError(DnervError):
+    """An encoded bitstream did not decode to the reconstruction the encoder used."""
+
+
+__all__ = [
+    "ChecksumError",
+    "CodecMismatchError",
+    "DnervError",
+    "FormatError",
+    "InputError",
+    "OutputExistsError",
+    "TruncatedError",
+    "UnsupportedVersionError",
+    "WeightsError",
+]

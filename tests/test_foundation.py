@@ -1,0 +1,57 @@
+"""The package installs, the CLI answers, and the layers keep to their imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+from dnerv_codec import __version__
+from dnerv_codec.cli import main
+
+
+def _script(name: str) -> str:
+    path = Path(sysconfig.get_path("scripts")) / name
+    assert path.exists(), f"console script {name} is not installed at {path}"
+    return str(path)
+
+
+def test_console_script_version_and_help():
+    out = subprocess.run([_script("dnerv"), "--version"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert __version__ in out.stdout
+    out = subprocess.run([_script("dnerv"), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert "Usage: dnerv" in out.stdout
+
+
+def test_unknown_subcommand_is_one_line_on_stderr(capsys):
+    status = main(["no-such-command"])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("dnerv: error:")
+    assert "Traceback" not in captured.err
+
+
+def test_bitstream_does_not_import_torch():
+    code = (
+        "import sys, bitstream, pkgutil, importlib\n"
+        "for m in pkgutil.walk_packages(bitstream.__path__, 'bitstream.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "assert 'torch' not in sys.modules, 'bitstream imported torch'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_help_does_not_import_torch():
+    code = (
+        "import sys\n"
+        "from dnerv_codec.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "finally:\n"
+        "    assert 'torch' not in sys.modules, 'dnerv --help imported torch'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
