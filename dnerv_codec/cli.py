@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("dnerv: interrupted", err=True)
         return 130
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else "Usage: dnerv [OPTIONS] COMMAND [ARGS]...")
+        return 0
     except click.ClickException as exc:
         click.echo(f"dnerv: error: {_one_line(exc.format_message())}", err=True)
         return exc.exit_code
