@@ -5,18 +5,54 @@ inspected, validated and entropy-decoded without a deep-learning framework. The 
 description of the bytes is ``docs/FORMAT.md``.
 """
 
+from bitstream.container import (
+    MAGIC,
+    VERSION,
+    ContainerReader,
+    ContainerWriter,
+    SectionEntry,
+    write_container,
+)
+from bitstream.entropy import decode_symbols, describe, encode_symbols
 from bitstream.errors import (
     ChecksumError,
     DnervError,
     FormatError,
+    LimitError,
+    OutputExistsError,
     TruncatedError,
     UnsupportedVersionError,
 )
+from bitstream.keyframes import KeyframeIndex, pack_keyframes, unpack_keyframes
+from bitstream.meta import decode_meta, encode_meta, validate_metadata
+from bitstream.weights import WeightRecord, dequantize, pack_weights, quantize, unpack_weights
 
 __all__ = [
+    "MAGIC",
+    "VERSION",
     "ChecksumError",
+    "ContainerReader",
+    "ContainerWriter",
     "DnervError",
     "FormatError",
+    "KeyframeIndex",
+    "LimitError",
+    "OutputExistsError",
+    "SectionEntry",
     "TruncatedError",
     "UnsupportedVersionError",
+    "WeightRecord",
+    "decode_meta",
+    "decode_symbols",
+    "dequantize",
+    "describe",
+    "encode_meta",
+    "encode_symbols",
+    "pack_keyframes",
+    "pack_weights",
+    "quantize",
+    "unpack_keyframes",
+    "unpack_weights",
+    "validate_metadata",
+    "write_container",
 ]

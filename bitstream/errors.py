@@ -27,3 +27,11 @@ class UnsupportedVersionError(FormatError):
 
 class TruncatedError(FormatError):
     """The file ends before the data it announces."""
+
+
+class LimitError(FormatError):
+    """A size claimed by a file exceeds a limit of this reader; nothing was allocated for it."""
+
+
+class OutputExistsError(DnervError, FileExistsError):
+    """The output file exists and overwriting was not asked for."""

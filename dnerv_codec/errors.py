@@ -6,6 +6,7 @@ from bitstream.errors import (
     ChecksumError,
     DnervError,
     FormatError,
+    OutputExistsError,
     TruncatedError,
     UnsupportedVersionError,
 )
@@ -17,10 +18,6 @@ class InputError(DnervError, ValueError):
 
 class WeightsError(DnervError):
     """Weights a codec needs are missing, or differ from the ones a file was encoded with."""
-
-
-class OutputExistsError(DnervError, FileExistsError):
-    """The output exists and ``force`` was not given."""
 
 
 class CodecMismatchError(DnervError):

@@ -1,0 +1,191 @@
+"""The metadata section: a compact, self-describing binary form of JSON-like values.
+
+One value is a tag byte followed by its body (``docs/FORMAT.md``, "Metadata"): None, False,
+True, int (signed 64-bit, zigzag varint), float (IEEE-754 binary64, exact), str (UTF-8), bytes,
+list, and dict with str keys in insertion order. No pickle, no eval: the decoder builds plain
+Python objects and checks every length against the bytes left, the nesting depth, and the size.
+
+Example:
+    >>> value = {"clip_length": 8, "norm": {"mean": [0.5, 0.5, 0.5]}, "name": "bbb"}
+    >>> assert decode_meta(encode_meta(value)) == value
+"""
+
+from __future__ import annotations
+
+import struct
+
+from bitstream._binary import Reader, put_svarint, put_varint
+from bitstream.errors import FormatError, LimitError, TruncatedError
+
+TAG_NONE, TAG_FALSE, TAG_TRUE, TAG_INT, TAG_FLOAT, TAG_STR, TAG_BYTES, TAG_LIST, TAG_DICT = range(9)
+MAX_DEPTH = 32
+MAX_BYTES = 16 << 20  # a metadata section larger than 16 MiB is refused
+
+MetaValue = None | bool | int | float | str | bytes | list | dict
+
+
+def encode_meta(obj: MetaValue) -> bytes:
+    """Encode a value made of None, bool, int, float, str, bytes, list/tuple and str-keyed dicts.
+
+    Raises:
+        ValueError: an unsupported type, a non-str dict key, an int outside signed 64 bits,
+            nesting deeper than MAX_DEPTH, or a result larger than MAX_BYTES.
+    """
+    out = bytearray()
+    _encode(obj, out, 0)
+    if len(out) > MAX_BYTES:
+        raise ValueError(f"metadata of {len(out)} bytes exceeds {MAX_BYTES}")
+    return bytes(out)
+
+
+def _encode(obj: object, out: bytearray, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"metadata nested deeper than {MAX_DEPTH}")
+    if obj is None:
+        out.append(TAG_NONE)
+    elif obj is True or obj is False:
+        out.append(TAG_TRUE if obj else TAG_FALSE)
+    elif isinstance(obj, int):
+        if not -(1 << 63) <= obj < 1 << 63:
+            raise ValueError(f"metadata int {obj} outside signed 64 bits")
+        out.append(TAG_INT)
+        put_svarint(out, int(obj))
+    elif isinstance(obj, float):
+        out.append(TAG_FLOAT)
+        out += struct.pack("<d", obj)
+    elif isinstance(obj, str):
+        _put_blob(out, TAG_STR, obj.encode("utf-8"))
+    elif isinstance(obj, (bytes, bytearray, memoryview)):
+        _put_blob(out, TAG_BYTES, bytes(obj))
+    elif isinstance(obj, (list, tuple)):
+        out.append(TAG_LIST)
+        put_varint(out, len(obj))
+        for item in obj:
+            _encode(item, out, depth + 1)
+    elif isinstance(obj, dict):
+        out.append(TAG_DICT)
+        put_varint(out, len(obj))
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise ValueError(f"metadata dict key {key!r} is not a str")
+            raw = key.encode("utf-8")
+            put_varint(out, len(raw))
+            out += raw
+            _encode(value, out, depth + 1)
+    else:
+        # numpy scalars and the like: accept what converts losslessly to a plain type.
+        item = getattr(obj, "item", None)
+        if callable(item):
+            plain = item()
+            if type(plain) in (bool, int, float) and plain == obj:
+                _encode(plain, out, depth)
+                return
+        raise ValueError(f"metadata cannot hold a {type(obj).__name__}")
+
+
+def _put_blob(out: bytearray, tag: int, raw: bytes) -> None:
+    out.append(tag)
+    put_varint(out, len(raw))
+    out += raw
+
+
+def decode_meta(data: bytes) -> MetaValue:
+    """Decode one value that spans all of ``data``.
+
+    Raises:
+        FormatError: unknown tag, bad UTF-8, duplicate dict key, trailing bytes, lengths past
+            the end (TruncatedError), nesting deeper than MAX_DEPTH or more than MAX_BYTES
+            (LimitError).
+    """
+    if len(data) > MAX_BYTES:
+        raise LimitError(f"metadata of {len(data)} bytes exceeds the limit of {MAX_BYTES}")
+    reader = Reader(data, "metadata")
+    value = _decode(reader, 0)
+    reader.expect_end()
+    return value
+
+
+def _decode(r: Reader, depth: int) -> MetaValue:
+    if depth > MAX_DEPTH:
+        raise LimitError(f"{r.where()}: metadata nested deeper than {MAX_DEPTH}")
+    start = r.pos
+    tag = r.u8()
+    if tag == TAG_NONE:
+        return None
+    if tag in (TAG_FALSE, TAG_TRUE):
+        return tag == TAG_TRUE
+    if tag == TAG_INT:
+        value = r.svarint()
+        if not -(1 << 63) <= value < 1 << 63:  # pragma: no cover - zigzag of < 2**64 fits
+            raise FormatError(f"{r.where()}: int outside signed 64 bits")
+        return value
+    if tag == TAG_FLOAT:
+        return r.f64()
+    if tag == TAG_STR:
+        return _utf8(r, r.take(_length(r)))
+    if tag == TAG_BYTES:
+        return r.take(_length(r))
+    if tag == TAG_LIST:
+        return [_decode(r, depth + 1) for _ in range(_length(r))]
+    if tag == TAG_DICT:
+        result: dict[str, MetaValue] = {}
+        for _ in range(_length(r)):
+            key = _utf8(r, r.take(_length(r)))
+            if key in result:
+                raise FormatError(f"{r.where()}: duplicate metadata key {key!r}")
+            result[key] = _decode(r, depth + 1)
+        return result
+    raise FormatError(f"metadata at offset {start}: unknown tag {tag}")
+
+
+def _length(r: Reader) -> int:
+    """A count or length; each item takes at least one byte, so it cannot exceed what is left."""
+    n = r.varint()
+    if n > r.remaining:
+        raise TruncatedError(f"{r.where()}: length {n} exceeds the {r.remaining} bytes left")
+    return n
+
+
+def _utf8(r: Reader, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{r.where()}: invalid UTF-8 ({exc.reason})") from None
+
+
+MUST_KEYS = ("encoder", "videos", "clip_length", "model", "norm", "keyframe", "quant")
+_VIDEO_INTS = ("frames", "width", "height", "fps_num", "fps_den")
+
+
+def validate_metadata(meta: MetaValue) -> dict:
+    """Check the metadata schema of ``docs/FORMAT.md`` (MUST keys and their types).
+
+    Unknown keys are allowed (and ignored). Returns ``meta`` as a dict.
+
+    Raises:
+        FormatError: a MUST key is missing or has the wrong type.
+    """
+    if not isinstance(meta, dict):
+        raise FormatError("metadata: the top-level value must be a dict")
+    missing = [key for key in MUST_KEYS if key not in meta]
+    if missing:
+        raise FormatError(f"metadata: missing required keys {', '.join(missing)}")
+    videos = meta["videos"]
+    if not isinstance(videos, list) or not videos:
+        raise FormatError("metadata: 'videos' must be a non-empty list")
+    for i, video in enumerate(videos):
+        if not isinstance(video, dict) or not isinstance(video.get("name"), str):
+            raise FormatError(f"metadata: videos[{i}] must be a dict with a str 'name'")
+        for key in _VIDEO_INTS:
+            value = video.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise FormatError(f"metadata: videos[{i}].{key} must be a positive int")
+    for key in ("model", "norm", "keyframe", "quant"):
+        if not isinstance(meta[key], dict):
+            raise FormatError(f"metadata: {key!r} must be a dict")
+    clip = meta["clip_length"]
+    if isinstance(clip, bool) or not isinstance(clip, int) or clip <= 0:
+        raise FormatError("metadata: 'clip_length' must be a positive int")
+    if not isinstance(meta["encoder"], str):
+        raise FormatError("metadata: 'encoder' must be a str")
+    return meta

@@ -1,0 +1,240 @@
+"""The weights section: one record per tensor, quantised symbols entropy-coded.
+
+Layout of a record (``docs/FORMAT.md``, "Weights section")::
+
+    u16 name length | name (UTF-8) | u8 scheme | u8 bits | i8 axis | u8 ndim | u32 dims[ndim]
+    | u32 n_scale | f32 scale[n_scale] | u32 n_offset | f32 offset[n_offset]
+    | u32 payload length | payload (entropy payload, or raw little-endian f32/f16 values)
+
+:func:`dequantize` is normative: it is how every decoder turns a record into float32 weights.
+
+Example:
+    >>> import numpy as np
+    >>> w = np.linspace(-1, 1, 24, dtype=np.float32).reshape(4, 6)
+    >>> record = quantize("conv.weight", w, "affine", bits=8, axis=0)
+    >>> [back] = unpack_weights(pack_weights([record]))
+    >>> assert np.array_equal(dequantize(back), dequantize(record))
+    >>> assert np.abs(dequantize(back) - w).max() < 0.01
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bitstream._binary import Reader
+from bitstream.entropy import decode_symbols, encode_symbols
+from bitstream.errors import FormatError, LimitError
+from bitstream.ids import QUANT_SCHEMES, id_of
+
+MAX_NDIM = 8
+MAX_ELEMENTS = 1 << 26  # per tensor
+MAX_TOTAL_ELEMENTS = 1 << 28  # per section
+_FIXED = struct.Struct("<BBbB")  # scheme, bits, axis, ndim
+
+
+@dataclass
+class WeightRecord:
+    """One tensor as stored in the weights section.
+
+    ``symbols`` holds the quantised integers (C order, any shape with ``prod(shape)`` elements)
+    for 'affine' and 'symmetric'; ``values`` holds the tensor itself for 'float32'/'float16'.
+    ``scale``/``offset`` have ``shape[axis]`` entries (per channel) or one (``axis == -1``).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    scheme: str
+    bits: int
+    axis: int = -1
+    scale: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    offset: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    symbols: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    values: np.ndarray | None = None
+
+
+def _q_range(scheme: str, bits: int) -> tuple[int, int]:
+    if scheme == "affine":
+        return 0, (1 << bits) - 1
+    return -((1 << (bits - 1)) - 1), (1 << (bits - 1)) - 1
+
+
+def _validate(rec: WeightRecord, n_scale: int, n_offset: int) -> int:
+    """Check everything but the payload; returns the element count. Raises FormatError."""
+    where = f"weights record {rec.name!r}"
+    if rec.scheme not in QUANT_SCHEMES.values():
+        raise FormatError(f"{where}: unknown scheme {rec.scheme!r}")
+    if not rec.name or len(rec.name.encode("utf-8")) >= 1 << 16:
+        raise FormatError(f"{where}: name must have 1..65535 UTF-8 bytes")
+    if len(rec.shape) > MAX_NDIM or any(d < 0 or d >= 1 << 32 for d in rec.shape):
+        raise FormatError(f"{where}: bad shape {rec.shape}")
+    count = math.prod(rec.shape)
+    if count > MAX_ELEMENTS:
+        raise LimitError(f"{where}: {count} elements exceed the limit of {MAX_ELEMENTS}")
+    if rec.scheme in ("float32", "float16"):
+        if rec.bits != (32 if rec.scheme == "float32" else 16) or rec.axis != -1:
+            raise FormatError(f"{where}: {rec.scheme} needs bits={rec.scheme[5:]} and axis=-1")
+        if n_scale or n_offset:
+            raise FormatError(f"{where}: {rec.scheme} has no scale or offset")
+        return count
+    low_bits = 1 if rec.scheme == "affine" else 2
+    if not low_bits <= rec.bits <= 16:
+        raise FormatError(f"{where}: {rec.scheme} with {rec.bits} bits (allowed {low_bits}..16)")
+    if not -1 <= rec.axis < len(rec.shape):
+        raise FormatError(f"{where}: axis {rec.axis} for a shape of {len(rec.shape)} dims")
+    channels = 1 if rec.axis == -1 else rec.shape[rec.axis]
+    want_offset = channels if rec.scheme == "affine" else 0
+    if n_scale != channels or n_offset != want_offset:
+        raise FormatError(
+            f"{where}: {n_scale} scales and {n_offset} offsets, expected {channels} and "
+            f"{want_offset}"
+        )
+    return count
+
+
+def pack_weights(records: list[WeightRecord]) -> bytes:
+    """Serialise records (symbols entropy-coded with :func:`bitstream.entropy.encode_symbols`).
+
+    Raises:
+        FormatError: a record is inconsistent (scheme, bits, axis, parameter or element counts,
+            symbols outside the scheme's range, duplicate names).
+    """
+    out = bytearray(struct.pack("<I", len(records)))
+    names: set[str] = set()
+    for rec in records:
+        scale = np.asarray(rec.scale, dtype="<f4").reshape(-1)
+        offset = np.asarray(rec.offset, dtype="<f4").reshape(-1)
+        count = _validate(rec, scale.size, offset.size)
+        if rec.name in names:
+            raise FormatError(f"weights: duplicate record name {rec.name!r}")
+        names.add(rec.name)
+        if rec.scheme in ("float32", "float16"):
+            values = np.asarray(rec.values)
+            if values.size != count:
+                raise FormatError(f"weights record {rec.name!r}: {values.size} values for {count}")
+            payload = values.astype("<f4" if rec.scheme == "float32" else "<f2").tobytes()
+        else:
+            symbols = np.asarray(rec.symbols).reshape(-1)
+            _check_symbols(rec, symbols, count)
+            payload = encode_symbols(symbols)
+        raw_name = rec.name.encode("utf-8")
+        out += struct.pack("<H", len(raw_name)) + raw_name
+        out += _FIXED.pack(id_of(QUANT_SCHEMES, rec.scheme), rec.bits, rec.axis, len(rec.shape))
+        out += struct.pack(f"<{len(rec.shape)}I", *rec.shape)
+        out += struct.pack("<I", scale.size) + scale.tobytes()
+        out += struct.pack("<I", offset.size) + offset.tobytes()
+        out += struct.pack("<I", len(payload)) + payload
+    return bytes(out)
+
+
+def _check_symbols(rec: WeightRecord, symbols: np.ndarray, count: int) -> None:
+    where = f"weights record {rec.name!r}"
+    if symbols.size != count:
+        raise FormatError(f"{where}: {symbols.size} symbols for {count} elements")
+    low, high = _q_range(rec.scheme, rec.bits)
+    if count and (int(symbols.min()) < low or int(symbols.max()) > high):
+        raise FormatError(
+            f"{where}: symbols outside [{low}, {high}] of {rec.scheme} {rec.bits}-bit"
+        )
+
+
+def unpack_weights(data: bytes) -> list[WeightRecord]:
+    """Parse and validate a weights section; symbols come back with the record's shape.
+
+    Raises:
+        FormatError: any inconsistency (TruncatedError when the bytes run out early,
+            LimitError above MAX_ELEMENTS / MAX_TOTAL_ELEMENTS).
+    """
+    r = Reader(data, "weights section")
+    n = r.u32()
+    if n > r.remaining // 12:  # a record takes at least 12 bytes
+        raise FormatError(f"weights section: {n} records cannot fit in {r.remaining} bytes")
+    records: list[WeightRecord] = []
+    names: set[str] = set()
+    total = 0
+    for i in range(n):
+        r.what = f"weights record {i}"
+        try:
+            name = r.take(r.u16()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise FormatError(f"{r.where()}: name is not UTF-8") from None
+        scheme_id, bits, axis, ndim = _FIXED.unpack(r.take(_FIXED.size))
+        if scheme_id not in QUANT_SCHEMES or ndim > MAX_NDIM:
+            raise FormatError(f"{r.where()}: scheme id {scheme_id}, {ndim} dims")
+        shape = struct.unpack(f"<{ndim}I", r.take(4 * ndim))
+        scale = np.frombuffer(r.take(4 * r.u32()), dtype="<f4").astype(np.float32)
+        offset = np.frombuffer(r.take(4 * r.u32()), dtype="<f4").astype(np.float32)
+        rec = WeightRecord(name, tuple(shape), QUANT_SCHEMES[scheme_id], bits, axis, scale, offset)
+        count = _validate(rec, scale.size, offset.size)
+        total += count
+        if total > MAX_TOTAL_ELEMENTS:
+            raise LimitError(f"weights section: more than {MAX_TOTAL_ELEMENTS} elements in all")
+        if name in names:
+            raise FormatError(f"{r.where()}: duplicate record name {name!r}")
+        names.add(name)
+        if not (np.isfinite(scale).all() and np.isfinite(offset).all()):
+            raise FormatError(f"{r.where()}: non-finite scale or offset")
+        payload = r.take(r.u32())
+        if rec.scheme in ("float32", "float16"):
+            dtype = "<f4" if rec.scheme == "float32" else "<f2"
+            if len(payload) != count * np.dtype(dtype).itemsize:
+                raise FormatError(f"{r.where()}: {len(payload)} payload bytes for {count} values")
+            rec.values = np.frombuffer(payload, dtype=dtype).astype(dtype[1:]).reshape(shape)
+            rec.symbols = np.zeros(0, np.int64)
+        else:
+            symbols = decode_symbols(payload, max_count=count, what=f"weights record {name!r}")
+            _check_symbols(rec, symbols, count)
+            rec.symbols = symbols.reshape(shape)
+        records.append(rec)
+    r.expect_end()
+    return records
+
+
+def _broadcast(params: np.ndarray, rec: WeightRecord) -> np.ndarray:
+    if rec.axis == -1:
+        return params.astype(np.float32).reshape(())
+    view = [1] * len(rec.shape)
+    view[rec.axis] = rec.shape[rec.axis]
+    return params.astype(np.float32).reshape(view)
+
+
+def dequantize(rec: WeightRecord) -> np.ndarray:
+    """The float32 tensor a record stands for (normative).
+
+    affine: ``offset + q * scale``; symmetric: ``q * scale``; both in float32 arithmetic, with
+    ``q`` converted to float32 and the parameters broadcast along ``axis``. float16 values are
+    widened to float32.
+    """
+    if rec.scheme in ("float32", "float16"):
+        return np.asarray(rec.values).astype(np.float32).reshape(rec.shape)
+    q = np.asarray(rec.symbols).astype(np.float32).reshape(rec.shape)
+    w = q * _broadcast(rec.scale, rec)
+    if rec.scheme == "affine":
+        w = _broadcast(rec.offset, rec) + w
+    return w.astype(np.float32, copy=False)
+
+
+def quantize(name: str, w: np.ndarray, scheme: str, bits: int = 8, axis: int = -1) -> WeightRecord:
+    """Encoder-side helper: quantise a float tensor to a record (min/max affine or abs-max
+    symmetric, per tensor or per channel along ``axis``). Not normative."""
+    w = np.asarray(w, dtype=np.float32)
+    if scheme in ("float32", "float16"):
+        return WeightRecord(name, w.shape, scheme, 32 if scheme == "float32" else 16, values=w)
+    reduce = tuple(i for i in range(w.ndim) if i != axis) if axis != -1 else None
+    low, high = _q_range(scheme, bits)
+    if scheme == "affine":
+        lo, hi = w.min(axis=reduce), w.max(axis=reduce)
+        scale = np.where(hi > lo, (hi - lo) / high, 1.0).astype(np.float32).reshape(-1)
+        offset = np.asarray(lo, dtype=np.float32).reshape(-1)
+    else:
+        amax = np.abs(w).max(axis=reduce)
+        scale = np.where(amax > 0, amax / high, 1.0).astype(np.float32).reshape(-1)
+        offset = np.zeros(0, np.float32)
+    rec = WeightRecord(name, w.shape, scheme, bits, axis, scale, offset)
+    base = _broadcast(offset, rec) if scheme == "affine" else np.float32(0)
+    q = np.clip(np.rint((w - base) / _broadcast(scale, rec)), low, high)
+    rec.symbols = q.astype(np.int64)
+    return rec
