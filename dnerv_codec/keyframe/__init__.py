@@ -1,0 +1,157 @@
+"""Keyframe codecs: one interface over learned (CompressAI) and classical (ffmpeg) image codecs.
+
+D-NeRV stores the keyframes of every clip next to the network, and predicts every other frame from
+their *decoded* versions, so the keyframe codec is part of the format: its on-disk id comes from
+``bitstream.ids.KEYFRAME_CODECS`` and a learned codec's weights are pinned by a digest.
+
+>>> import numpy as np
+>>> from dnerv_codec.keyframe import get_codec
+>>> codec = get_codec("avif", 6)
+>>> frames = np.random.default_rng(0).integers(0, 256, (2, 33, 47, 3), dtype=np.uint8)
+>>> data, recon = codec.compress_with_reconstruction(frames)
+>>> len(data), recon.shape
+(2, (2, 33, 47, 3))
+>>> bool((codec.decompress(data, (33, 47)) == recon).all())
+True
+
+Registered codecs and quality scales (higher is better):
+
+====================  =======  ==================================================================
+name                  quality  meaning
+====================  =======  ==================================================================
+png                   1        lossless RGB (reference)
+hevc-intra            1..12    x265 all-intra, QP = 54 - 3q, Y'CbCr 4:2:0 8-bit
+vvc-intra             1..12    vvenc all-intra, QP = 54 - 3q, Y'CbCr 4:2:0 10-bit
+avif                  1..12    libaom AV1 all-intra, cq-level = 66 - 5q, Y'CbCr 4:2:0 8-bit
+bmshj2018-factorized  1..8     CompressAI zoo quality, mse
+bmshj2018-hyperprior  1..8     CompressAI zoo quality, mse
+mbt2018-mean          1..8     CompressAI zoo quality, mse
+cheng2020-anchor      1..6     CompressAI zoo quality, mse (the paper's codec)
+====================  =======  ==================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from bitstream import ids
+from dnerv_codec.errors import InputError
+from dnerv_codec.keyframe.base import KeyframeCodec, KeyframeCodecError
+from dnerv_codec.keyframe.classical import (
+    LOSSY_QUALITIES,
+    AvifIntra,
+    HevcIntra,
+    PngCodec,
+    VvcIntra,
+)
+
+# Chosen by benchmarks/keyframe_bench.py among codecs that need no downloaded weights; see
+# benchmarks/RESULTS.md, section "Keyframe codecs".
+DEFAULT_CODEC = "hevc-intra"
+DEFAULT_QUALITY = 8
+
+_Factory = Callable[[int, "str | Path | None", str], KeyframeCodec]
+_REGISTRY: dict[str, tuple[tuple[int, int], _Factory]] = {}
+
+
+def register(name: str, qualities: tuple[int, int], factory: _Factory) -> None:
+    """Add a codec; its name must have an id in ``bitstream.ids.KEYFRAME_CODECS``."""
+    if name in _REGISTRY:
+        raise ValueError(f"keyframe codec {name!r} is already registered")
+    ids.id_of(ids.KEYFRAME_CODECS, name)  # KeyError if it has no on-disk id
+    _REGISTRY[name] = (qualities, factory)
+
+
+def _classical(cls: type) -> _Factory:
+    return lambda quality, weights, device: cls(quality)
+
+
+def _learned(name: str) -> _Factory:
+    def make(quality: int, weights: str | Path | None, device: str) -> KeyframeCodec:
+        from dnerv_codec.keyframe.learned import CompressAICodec  # imports torch + compressai
+
+        return CompressAICodec(name, quality, weights=weights, device=device)
+
+    return make
+
+
+register("png", (1, 1), _classical(PngCodec))
+register("hevc-intra", LOSSY_QUALITIES, _classical(HevcIntra))
+register("vvc-intra", LOSSY_QUALITIES, _classical(VvcIntra))
+register("avif", LOSSY_QUALITIES, _classical(AvifIntra))
+for _name, _q in [
+    ("bmshj2018-factorized", (1, 8)),
+    ("bmshj2018-hyperprior", (1, 8)),
+    ("mbt2018-mean", (1, 8)),
+    ("cheng2020-anchor", (1, 6)),
+]:
+    register(_name, _q, _learned(_name))
+
+
+def available() -> list[str]:
+    """Names of the registered keyframe codecs, in on-disk id order."""
+    return sorted(_REGISTRY, key=lambda n: ids.id_of(ids.KEYFRAME_CODECS, n))
+
+
+def quality_range(name: str) -> tuple[int, int]:
+    """Inclusive ``(lo, hi)`` quality range of codec ``name``; raises InputError if unknown."""
+    return _lookup(name)[0]
+
+
+def codec_name(codec_id: int) -> str:
+    """Registered name of on-disk keyframe codec id ``codec_id``; raises InputError if unknown."""
+    name = ids.KEYFRAME_CODECS.get(int(codec_id))
+    if name is None or name not in _REGISTRY:
+        raise InputError(f"unknown keyframe codec id {codec_id}")
+    return name
+
+
+def get_codec(
+    name: str,
+    quality: int,
+    *,
+    weights: str | Path | None = None,
+    device: str = "cpu",
+) -> KeyframeCodec:
+    """The keyframe codec ``name`` at ``quality``.
+
+    Args:
+        name: one of :func:`available`.
+        quality: integer in :func:`quality_range` ``(name)``, higher is better.
+        weights: learned codecs only: a state-dict file, or ``"random:SEED"`` for a randomly
+            initialised model (tests); ``None`` looks in the torch hub cache, then downloads.
+        device: accepted for the caller's convenience; learned codecs always code on CPU.
+
+    Raises:
+        InputError: unknown name, quality out of range, or weights given to a classical codec.
+        WeightsError: a learned codec's weights cannot be found or loaded.
+    """
+    (lo, hi), factory = _lookup(name)
+    if isinstance(quality, bool) or not isinstance(quality, int) or not lo <= quality <= hi:
+        raise InputError(f"keyframe codec {name}: quality {quality!r} is not in {lo}..{hi}")
+    if weights is not None and name in ("png", "hevc-intra", "vvc-intra", "avif"):
+        raise InputError(f"keyframe codec {name} takes no weights (got {weights})")
+    return factory(quality, weights, device)
+
+
+def _lookup(name: str) -> tuple[tuple[int, int], _Factory]:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise InputError(
+            f"unknown keyframe codec {name!r}; choose one of {', '.join(available())}"
+        ) from None
+
+
+__all__ = [
+    "DEFAULT_CODEC",
+    "DEFAULT_QUALITY",
+    "KeyframeCodec",
+    "KeyframeCodecError",
+    "available",
+    "codec_name",
+    "get_codec",
+    "quality_range",
+    "register",
+]

@@ -1,0 +1,239 @@
+"""Classical intra codecs through the bundled ffmpeg: HEVC (x265), VVC (vvenc), AV1 (libaom), PNG.
+
+Frames go to ffmpeg as raw Y'CbCr planes made by :mod:`dnerv_codec.keyframe.color` (BT.709 full
+range, exact integers) and come back as raw planes, so ffmpeg never converts colours: encoding is
+x265/vvenc/libaom, decoding is FFmpeg's HEVC and VVC decoders and dav1d, all bit-exact by their
+standards. Sizes are edge-padded to a multiple of 8 (4:2:0 needs even sizes, vvenc multiples of 8)
+and cropped back; the padding follows from ``(H, W)`` alone, so nothing about it is stored.
+
+Quality scale, the same for the three lossy codecs: ``q`` in 1..12, higher is better.
+HEVC and VVC use a constant QP = 54 - 3q (51 .. 18, no adaptive QP); AV1 uses libaom's constant
+quality mode with cq-level = 66 - 5q (61 .. 6, aq-mode 0).
+
+>>> from dnerv_codec.keyframe import get_codec
+>>> codec = get_codec("hevc-intra", 5)
+>>> frames = np.full((1, 17, 23, 3), 100, dtype=np.uint8)
+>>> data, recon = codec.compress_with_reconstruction(frames)
+>>> bool((codec.decompress(data, (17, 23)) == recon).all())
+True
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+
+import numpy as np
+from PIL import Image
+
+from bitstream import ids
+from dnerv_codec.errors import FormatError
+from dnerv_codec.keyframe import bytestreams, color
+from dnerv_codec.keyframe.base import (
+    KeyframeCodec,
+    KeyframeCodecError,
+    check_data,
+    check_frames,
+    check_size,
+    pad_to,
+)
+
+ALIGN = 8
+LOSSY_QUALITIES = (1, 12)
+
+
+def ffmpeg_exe() -> str:
+    """Path of the bundled ffmpeg binary."""
+    try:
+        from dnerv_codec.video import ffmpeg_exe as exe
+    except ImportError:  # pragma: no cover - video.py is optional for this package
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    return exe()
+
+
+def _run(args: list[str], stdin: bytes, what: str, error: type[Exception]) -> bytes:
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+    if proc.returncode != 0:
+        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise error(f"{what} failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
+    return proc.stdout
+
+
+class FfmpegIntraCodec(KeyframeCodec):
+    """All-intra coding of Y'CbCr planes through one ffmpeg process per call.
+
+    Subclasses set the encoder arguments, the raw muxer/demuxer and the decoder.
+    ``chroma`` ("420" or "444") is fixed per registered codec; other values exist for measurement.
+    """
+
+    muxer = ""  # raw elementary stream format written and read by ffmpeg
+    decoder = ""  # ffmpeg decoder name
+    bits = 8  # sample bit depth the encoder takes
+    default_chroma = "420"
+
+    def __init__(self, quality: int, *, chroma: str | None = None) -> None:
+        super().__init__(quality)
+        self.chroma = chroma or self.default_chroma
+        if self.chroma not in ("420", "444"):
+            raise ValueError(f"chroma must be '420' or '444', got {self.chroma!r}")
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def encoder_args(self) -> list[str]:
+        raise NotImplementedError
+
+    def split(self, stream: bytes) -> list[bytes]:
+        return bytestreams.split_annexb(stream, self.muxer)
+
+    def join(self, data: list[bytes], width: int, height: int) -> bytes:
+        return b"".join(data)
+
+    # -- planes ----------------------------------------------------------------------------------
+    @property
+    def pix_fmt(self) -> str:
+        base = "yuv420p" if self.chroma == "420" else "yuv444p"
+        return base if self.bits == 8 else f"{base}{self.bits}le"
+
+    def _to_planes(self, frames: np.ndarray) -> bytes:
+        yuv = color.rgb_to_yuv444(frames, self.bits)  # (N, 3, H, W)
+        dtype = "<u2" if self.bits > 8 else "u1"
+        if self.chroma == "444":
+            return yuv.astype(dtype).tobytes()
+        y = yuv[:, 0].reshape(len(yuv), -1)
+        uv = color.downsample_420(yuv[:, 1:]).reshape(len(yuv), -1)
+        return np.concatenate([y, uv], axis=1).astype(dtype).tobytes()
+
+    def _from_planes(self, raw: bytes, n: int, hp: int, wp: int) -> np.ndarray:
+        dtype = np.dtype("<u2" if self.bits > 8 else "u1")
+        luma = hp * wp
+        chroma = luma if self.chroma == "444" else luma // 4
+        per_frame = (luma + 2 * chroma) * dtype.itemsize
+        if len(raw) != n * per_frame:
+            raise FormatError(
+                f"{self.name}: decoded {len(raw)} bytes, expected {n} frames of {hp}x{wp} "
+                f"{self.pix_fmt} ({n * per_frame} bytes); wrong size, codec or data"
+            )
+        flat = np.frombuffer(raw, dtype=dtype).reshape(n, -1).astype(np.uint16)
+        y = flat[:, :luma].reshape(n, hp, wp)
+        uv = flat[:, luma:].reshape(n, 2, *(y.shape[1:] if self.chroma == "444" else _half(hp, wp)))
+        if self.chroma == "420":
+            uv = color.upsample_420(uv)
+        return color.yuv444_to_rgb(np.concatenate([y[:, None], uv], axis=1), self.bits)
+
+    # -- interface -------------------------------------------------------------------------------
+    def compress_with_reconstruction(self, frames: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+        frames = check_frames(frames)
+        n, h, w, _ = frames.shape
+        padded = pad_to(frames, ALIGN)
+        hp, wp = padded.shape[1:3]
+        args = ["-f", "rawvideo", "-pix_fmt", self.pix_fmt, "-s", f"{wp}x{hp}", "-r", "25"]
+        args += ["-i", "pipe:0", *self.encoder_args(), "-f", self.muxer, "pipe:1"]
+        stream = _run(args, self._to_planes(padded), f"{self.name} encoder", KeyframeCodecError)
+        data = self.split(stream)
+        if len(data) != n:
+            raise KeyframeCodecError(f"{self.name}: encoder gave {len(data)} pictures for {n}")
+        return data, self.decompress(data, (h, w))
+
+    def decompress(self, data: list[bytes], size: tuple[int, int]) -> np.ndarray:
+        data = check_data(data)
+        h, w = check_size(size)
+        hp, wp = h + (-h % ALIGN), w + (-w % ALIGN)
+        args = ["-c:v", self.decoder, "-f", self.muxer, "-i", "pipe:0", "-map", "0:v:0"]
+        args += ["-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
+        raw = _run(args, self.join(data, wp, hp), f"{self.name} decoder", FormatError)
+        rgb = self._from_planes(raw, len(data), hp, wp)
+        return np.ascontiguousarray(rgb[:, :h, :w])
+
+
+def _half(hp: int, wp: int) -> tuple[int, int]:
+    return hp // 2, wp // 2
+
+
+class HevcIntra(FfmpegIntraCodec):
+    """HEVC all-intra with x265 (preset medium, tune psnr, constant QP = 54 - 3q)."""
+
+    name = "hevc-intra"
+    codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
+    muxer = decoder = "hevc"
+    preset = "medium"
+
+    def encoder_args(self) -> list[str]:
+        params = f"qp={54 - 3 * self.quality}:keyint=1:info=0:hash=0:aud=0:log-level=error"
+        return ["-c:v", "libx265", "-preset", self.preset, "-tune", "psnr", "-x265-params", params]
+
+
+class VvcIntra(FfmpegIntraCodec):
+    """VVC all-intra with vvenc (preset fast, 10-bit, constant QP = 54 - 3q, no QPA)."""
+
+    name = "vvc-intra"
+    codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
+    muxer = decoder = "vvc"
+    bits = 10  # libvvenc takes yuv420p10le only
+    preset = "fast"
+
+    def encoder_args(self) -> list[str]:
+        qp = str(54 - 3 * self.quality)
+        extra = "IntraPeriod=1:GOPSize=1:SEIDecodedPictureHash=0"
+        return ["-c:v", "libvvenc", "-preset", self.preset, "-qp", qp, "-qpa", "0"] + [
+            "-vvenc-params",
+            extra,
+        ]
+
+
+class AvifIntra(FfmpegIntraCodec):
+    """AV1 intra (the coding tools of AVIF) with libaom all-intra, cq-level = 66 - 5q."""
+
+    name = "avif"
+    codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
+    muxer = "ivf"
+    decoder = "libdav1d"
+    cpu_used = 6
+
+    def encoder_args(self) -> list[str]:
+        crf = str(66 - 5 * self.quality)
+        return ["-c:v", "libaom-av1", "-usage", "allintra", "-cpu-used", str(self.cpu_used)] + [
+            *("-crf", crf, "-b:v", "0", "-aq-mode", "0"),
+        ]
+
+    def split(self, stream: bytes) -> list[bytes]:
+        return bytestreams.split_ivf(stream)
+
+    def join(self, data: list[bytes], width: int, height: int) -> bytes:
+        return bytestreams.join_ivf(data, width, height)
+
+
+class PngCodec(KeyframeCodec):
+    """Lossless PNG (Pillow, zlib level 9), the reference point of the keyframe codecs."""
+
+    name = "png"
+    codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
+
+    def compress_with_reconstruction(self, frames: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+        frames = check_frames(frames)
+        data = []
+        for frame in frames:
+            buf = io.BytesIO()
+            Image.fromarray(frame, "RGB").save(buf, format="PNG", compress_level=9)
+            data.append(buf.getvalue())
+        return data, frames.copy()
+
+    def decompress(self, data: list[bytes], size: tuple[int, int]) -> np.ndarray:
+        data = check_data(data)
+        h, w = check_size(size)
+        out = np.empty((len(data), h, w, 3), dtype=np.uint8)
+        for i, blob in enumerate(data):
+            try:
+                with Image.open(io.BytesIO(blob), formats=["PNG"]) as img:
+                    if img.size != (w, h) or img.mode != "RGB":
+                        raise FormatError(
+                            f"png keyframe {i} is {img.size[0]}x{img.size[1]} {img.mode}, "
+                            f"expected {w}x{h} RGB"
+                        )
+                    out[i] = np.asarray(img)
+            except (OSError, SyntaxError, ValueError) as exc:
+                if isinstance(exc, FormatError):
+                    raise
+                raise FormatError(f"png keyframe {i} cannot be decoded: {exc}") from None
+        return out
