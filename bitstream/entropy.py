@@ -26,7 +26,7 @@ import numpy as np
 
 from bitstream import tables
 from bitstream._binary import Reader, put_svarint, put_varint
-from bitstream.errors import FormatError, LimitError
+from bitstream.errors import FormatError, LimitError, TruncatedError
 from bitstream.ids import ENTROPY_MODELS, id_of
 
 MAX_SYMBOLS = 1 << 26  # default limit on the count a payload may claim (512 MiB of int64)
@@ -187,7 +187,9 @@ def _parse_header(data: bytes, what: str) -> tuple[Reader, int, int, int, int]:
 def _read_weights(r: Reader, model_id: int, n: int, what: str) -> np.ndarray:
     if model_id == _CATEGORICAL:
         if n > r.remaining:  # every weight takes at least one byte: check before allocating
-            raise FormatError(f"{what}: table of {n} weights does not fit in {r.remaining} bytes")
+            raise TruncatedError(
+                f"{what}: table of {n} weights does not fit in {r.remaining} bytes"
+            )
         weights = np.array([r.varint() for _ in range(n)], dtype=object)
         if any(w >= 1 << 53 for w in weights):
             raise FormatError(f"{what}: categorical weight >= 2**53")
