@@ -3,8 +3,8 @@
 Frames go to ffmpeg as raw Y'CbCr planes made by :mod:`dnerv_codec.keyframe.color` (BT.709 full
 range, exact integers) and come back as raw planes, so ffmpeg never converts colours: encoding is
 x265/vvenc/libaom, decoding is FFmpeg's HEVC and VVC decoders and dav1d, all bit-exact by their
-standards. Sizes are edge-padded to a multiple of 8 (4:2:0 needs even sizes, vvenc multiples of 8)
-and cropped back; the padding follows from ``(H, W)`` alone, so nothing about it is stored.
+standards. Sizes are edge-padded to a multiple of 8, at least 16 (4:2:0 needs even sizes, x265
+at least 16x16) and cropped back; the padding follows from ``(H, W)`` alone, so nothing about it is stored.
 
 Quality scale, the same for the three lossy codecs: ``q`` in 1..12, higher is better.
 HEVC and VVC use a constant QP = 54 - 3q (51 .. 18, no adaptive QP); AV1 uses libaom's constant
@@ -35,10 +35,10 @@ from dnerv_codec.keyframe.base import (
     check_data,
     check_frames,
     check_size,
-    pad_to,
 )
 
 ALIGN = 8
+MIN_SIDE = 16  # x265 refuses pictures smaller than 16x16
 LOSSY_QUALITIES = (1, 12)
 
 
@@ -126,8 +126,8 @@ class FfmpegIntraCodec(KeyframeCodec):
     def compress_with_reconstruction(self, frames: np.ndarray) -> tuple[list[bytes], np.ndarray]:
         frames = check_frames(frames)
         n, h, w, _ = frames.shape
-        padded = pad_to(frames, ALIGN)
-        hp, wp = padded.shape[1:3]
+        hp, wp = _padded_size(h, w)
+        padded = np.pad(frames, [(0, 0), (0, hp - h), (0, wp - w), (0, 0)], mode="edge")
         args = ["-f", "rawvideo", "-pix_fmt", self.pix_fmt, "-s", f"{wp}x{hp}", "-r", "25"]
         args += ["-i", "pipe:0", *self.encoder_args(), "-f", self.muxer, "pipe:1"]
         stream = _run(args, self._to_planes(padded), f"{self.name} encoder", KeyframeCodecError)
@@ -139,12 +139,17 @@ class FfmpegIntraCodec(KeyframeCodec):
     def decompress(self, data: list[bytes], size: tuple[int, int]) -> np.ndarray:
         data = check_data(data)
         h, w = check_size(size)
-        hp, wp = h + (-h % ALIGN), w + (-w % ALIGN)
+        hp, wp = _padded_size(h, w)
         args = ["-c:v", self.decoder, "-f", self.muxer, "-i", "pipe:0", "-map", "0:v:0"]
         args += ["-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
         raw = _run(args, self.join(data, wp, hp), f"{self.name} decoder", FormatError)
         rgb = self._from_planes(raw, len(data), hp, wp)
         return np.ascontiguousarray(rgb[:, :h, :w])
+
+
+def _padded_size(h: int, w: int) -> tuple[int, int]:
+    """Coded size: a multiple of ALIGN, at least MIN_SIDE, derived from (H, W) alone."""
+    return max(h + (-h % ALIGN), MIN_SIDE), max(w + (-w % ALIGN), MIN_SIDE)
 
 
 def _half(hp: int, wp: int) -> tuple[int, int]:
