@@ -209,7 +209,10 @@ def dequantize(rec: WeightRecord) -> np.ndarray:
     widened to float32.
     """
     if rec.scheme in ("float32", "float16"):
-        return np.asarray(rec.values).astype(np.float32).reshape(rec.shape)
+        stored = np.asarray(rec.values).astype(
+            np.float32 if rec.scheme == "float32" else np.float16
+        )
+        return stored.astype(np.float32).reshape(rec.shape)
     q = np.asarray(rec.symbols).astype(np.float32).reshape(rec.shape)
     w = q * _broadcast(rec.scale, rec)
     if rec.scheme == "affine":
@@ -226,11 +229,13 @@ def quantize(name: str, w: np.ndarray, scheme: str, bits: int = 8, axis: int = -
     reduce = tuple(i for i in range(w.ndim) if i != axis) if axis != -1 else None
     low, high = _q_range(scheme, bits)
     if scheme == "affine":
-        lo, hi = w.min(axis=reduce), w.max(axis=reduce)
+        lo = w.min(axis=reduce, initial=np.inf)
+        hi = w.max(axis=reduce, initial=-np.inf)
+        lo, hi = np.where(lo <= hi, lo, 0.0), np.where(lo <= hi, hi, 0.0)  # empty: 0, 0
         scale = np.where(hi > lo, (hi - lo) / high, 1.0).astype(np.float32).reshape(-1)
         offset = np.asarray(lo, dtype=np.float32).reshape(-1)
     else:
-        amax = np.abs(w).max(axis=reduce)
+        amax = np.abs(w).max(axis=reduce, initial=0.0)
         scale = np.where(amax > 0, amax / high, 1.0).astype(np.float32).reshape(-1)
         offset = np.zeros(0, np.float32)
     rec = WeightRecord(name, w.shape, scheme, bits, axis, scale, offset)

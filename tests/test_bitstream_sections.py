@@ -1,0 +1,262 @@
+"""Section payloads: metadata TLV, keyframe index, weight records, and a fuzz of the parsers that
+sit behind the CRC (mutated payloads with recomputed checksums)."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bitstream import (
+    ChecksumError,
+    DnervError,
+    FormatError,
+    KeyframeIndex,
+    LimitError,
+    TruncatedError,
+    WeightRecord,
+    decode_meta,
+    dequantize,
+    encode_meta,
+    pack_keyframes,
+    pack_weights,
+    quantize,
+    unpack_keyframes,
+    unpack_weights,
+    validate_metadata,
+)
+from bitstream._sample import sample_metadata, sample_records, sample_sections
+from bitstream.meta import MAX_DEPTH
+
+# -- metadata ---------------------------------------------------------------------------------
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.binary(max_size=20)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=_values)
+def test_meta_round_trip(value):
+    decoded = decode_meta(encode_meta(value))
+    assert decoded == value
+    assert encode_meta(decoded) == encode_meta(value)  # also -0.0 vs 0.0, key order
+
+
+def test_meta_floats_and_key_order_are_exact():
+    value = {"z": -0.0, "a": math.nan, "m": 1e-310, "i": math.inf, "p": 0.1 + 0.2}
+    decoded = decode_meta(encode_meta(value))
+    assert list(decoded) == ["z", "a", "m", "i", "p"]
+    assert struct.pack("<d", decoded["z"]) == struct.pack("<d", -0.0)
+    assert math.isnan(decoded["a"]) and decoded["p"] == 0.1 + 0.2 and decoded["m"] == 1e-310
+
+
+def test_meta_refuses_what_it_cannot_hold():
+    for bad in ({1: "x"}, {"s": {1, 2}}, 2**63, object()):
+        with pytest.raises(ValueError):
+            encode_meta(bad)
+    deep: list = []
+    for _ in range(MAX_DEPTH + 2):
+        deep = [deep]
+    with pytest.raises(ValueError):
+        encode_meta(deep)
+    assert decode_meta(encode_meta(np.int64(5))) == 5
+
+
+def test_meta_malformed():
+    cases = {
+        b"": TruncatedError,
+        b"\x09": FormatError,  # unknown tag
+        b"\x00\x00": FormatError,  # trailing bytes
+        b"\x05\x05ab": TruncatedError,  # string longer than the data
+        b"\x05\x02\xff\xfe": FormatError,  # bad UTF-8
+        b"\x08\x02\x01a\x00\x01a\x00": FormatError,  # duplicate key
+        b"\x07\xff\xff\xff\xff\x0f": TruncatedError,  # 4 billion items claimed
+        b"\x03\x80\x00": FormatError,  # overlong varint
+        b"\x07\x01" * (MAX_DEPTH + 2) + b"\x00": LimitError,  # too deep
+    }
+    for data, error in cases.items():
+        with pytest.raises(error):
+            decode_meta(data)
+
+
+def test_metadata_schema():
+    meta = sample_metadata()
+    assert validate_metadata(decode_meta(encode_meta(meta))) == meta
+    for key in ("videos", "quant"):
+        broken = dict(meta)
+        del broken[key]
+        with pytest.raises(FormatError, match=key):
+            validate_metadata(broken)
+    broken = dict(meta, videos=[dict(meta["videos"][0], width=0)])
+    with pytest.raises(FormatError, match="width"):
+        validate_metadata(broken)
+
+
+# -- keyframes --------------------------------------------------------------------------------
+@settings(max_examples=50, deadline=None)
+@given(
+    entries=st.dictionaries(
+        st.tuples(st.integers(0, 5), st.integers(0, 50)), st.binary(max_size=64)
+    )
+)
+def test_keyframes_round_trip(entries):
+    data = pack_keyframes(entries)
+    assert unpack_keyframes(data) == entries
+    index = KeyframeIndex.from_bytes(data)
+    assert index.keys() == sorted(entries)
+    assert index.count(0) == sum(1 for v, _ in entries if v == 0)
+
+
+def test_keyframes_damage():
+    data = pack_keyframes({(0, 0): b"aaaa", (0, 1): b"bbbb", (1, 0): b"cc"})
+    damaged = bytearray(data)
+    damaged[-1] ^= 1
+    with pytest.raises(ChecksumError, match="keyframe 0 of video 1"):
+        unpack_keyframes(bytes(damaged))
+    damaged = bytearray(data)
+    damaged[10] ^= 1
+    with pytest.raises(ChecksumError, match="index"):
+        unpack_keyframes(bytes(damaged))
+    with pytest.raises(TruncatedError):
+        unpack_keyframes(data[:20])
+    with pytest.raises(TruncatedError):
+        unpack_keyframes(struct.pack("<II", 10**9, 0))
+
+
+# -- weights ----------------------------------------------------------------------------------
+def _close(a: WeightRecord, b: WeightRecord) -> None:
+    assert (a.name, tuple(a.shape), a.scheme, a.bits, a.axis) == (
+        b.name,
+        tuple(b.shape),
+        b.scheme,
+        b.bits,
+        b.axis,
+    )
+    np.testing.assert_array_equal(dequantize(a), dequantize(b))
+
+
+def test_weights_round_trip_every_scheme():
+    rng = np.random.default_rng(0)
+    w = rng.normal(0, 0.05, (16, 8, 3, 3)).astype(np.float32)
+    records = [
+        quantize("a", w, "affine", 8, axis=0),
+        quantize("b", w, "symmetric", 6, axis=1),
+        quantize("c", w, "affine", 4),
+        quantize("d", w[0, 0], "float32"),
+        quantize("e", w[0], "float16"),
+        quantize("f", np.zeros((3, 0)), "affine", 8),
+    ]
+    back = unpack_weights(pack_weights(records))
+    for a, b in zip(records, back, strict=True):
+        _close(a, b)
+    assert np.abs(dequantize(back[0]) - w).max() <= np.max(back[0].scale) / 2 + 1e-7
+    assert back[1].symbols.shape == w.shape
+
+
+def test_dequantize_is_the_documented_formula():
+    rec = WeightRecord(
+        "t",
+        (2, 3),
+        "affine",
+        4,
+        axis=0,
+        scale=np.array([0.5, 2.0], np.float32),
+        offset=np.array([-1.0, 10.0], np.float32),
+        symbols=np.array([[0, 1, 15], [0, 2, 3]]),
+    )
+    assert dequantize(rec).tolist() == [[-1.0, -0.5, 6.5], [10.0, 14.0, 16.0]]
+    rec = WeightRecord("s", (3,), "symmetric", 3, scale=np.array([0.25], np.float32))
+    rec.symbols = np.array([-3, 0, 3])
+    assert dequantize(rec).dtype == np.float32 and dequantize(rec).tolist() == [-0.75, 0.0, 0.75]
+
+
+def test_weights_refuse_inconsistent_records():
+    good = sample_records()[0]
+    bad = [
+        WeightRecord(
+            "x",
+            (4,),
+            "affine",
+            8,
+            symbols=np.array([0, 1, 256, 3]),
+            scale=np.ones(1),
+            offset=np.ones(1),
+        ),
+        WeightRecord(
+            "x", (4,), "symmetric", 8, symbols=np.array([0, 1, -128, 3]), scale=np.ones(1)
+        ),
+        WeightRecord(
+            "x",
+            (4,),
+            "affine",
+            8,
+            axis=0,
+            symbols=np.zeros(4, int),
+            scale=np.ones(3),
+            offset=np.ones(3),
+        ),
+        WeightRecord(
+            "x", (4,), "symmetric", 8, symbols=np.zeros(4, int), scale=np.ones(1), offset=np.ones(1)
+        ),
+        WeightRecord(
+            "x", (4,), "affine", 17, symbols=np.zeros(4, int), scale=np.ones(1), offset=np.ones(1)
+        ),
+        WeightRecord("x", (4,), "float32", 16, values=np.zeros(4)),
+        WeightRecord("x", (4,), "int4", 4),
+    ]
+    for record in bad:
+        with pytest.raises(FormatError):
+            pack_weights([record])
+    with pytest.raises(FormatError, match="duplicate"):
+        pack_weights([good, good])
+
+
+def test_weights_malformed_sections():
+    data = pack_weights(sample_records())
+    with pytest.raises(FormatError):
+        unpack_weights(data + b"\0")
+    with pytest.raises(TruncatedError):
+        unpack_weights(data[:-3])
+    with pytest.raises(FormatError):
+        unpack_weights(struct.pack("<I", 10**9))
+    huge = bytearray(data)
+    dims_at = 4 + 2 + len("decoder.0.conv.weight") + 4
+    huge[dims_at : dims_at + 4] = struct.pack("<I", 1 << 30)
+    with pytest.raises(LimitError):
+        unpack_weights(bytes(huge))
+
+
+# -- fuzz behind the CRC ----------------------------------------------------------------------
+def test_fuzz_section_parsers_raise_only_dnerv_errors():
+    parsers = {1: decode_meta, 2: unpack_keyframes, 3: unpack_weights}
+    sections = dict(sample_sections())
+    rng = np.random.default_rng(99)
+    errors = 0
+    for i in range(3000):
+        type_id = 1 + i % 3
+        data = bytearray(sections[type_id])
+        for _ in range(int(rng.integers(1, 4))):
+            data[int(rng.integers(len(data)))] = int(rng.integers(256))
+        if rng.random() < 0.15:
+            del data[int(rng.integers(len(data))) :]
+        try:
+            parsers[type_id](bytes(data))
+        except DnervError:
+            errors += 1
+    assert errors > 1000
