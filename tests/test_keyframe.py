@@ -11,11 +11,12 @@ from dnerv_codec.keyframe import (
     DEFAULT_CODEC,
     DEFAULT_QUALITY,
     available,
+    bytestreams,
     codec_name,
+    color,
     get_codec,
     quality_range,
 )
-from dnerv_codec.keyframe import bytestreams, color
 from dnerv_codec.video import read_video
 
 CLASSICAL = ["png", "hevc-intra", "vvc-intra", "avif"]

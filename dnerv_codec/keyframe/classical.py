@@ -4,7 +4,7 @@ Frames go to ffmpeg as raw Y'CbCr planes made by :mod:`dnerv_codec.keyframe.colo
 range, exact integers) and come back as raw planes, so ffmpeg never converts colours: encoding is
 x265/vvenc/libaom, decoding is FFmpeg's HEVC and VVC decoders and dav1d, all bit-exact by their
 standards. Sizes are edge-padded to a multiple of 8, at least 16 (4:2:0 needs even sizes, x265
-at least 16x16) and cropped back; the padding follows from ``(H, W)`` alone, so nothing about it is stored.
+at least 16x16) and cropped back; the padding follows from ``(H, W)`` alone, so none is stored.
 
 Quality scale, the same for the three lossy codecs: ``q`` in 1..12, higher is better.
 HEVC and VVC use a constant QP = 54 - 3q (51 .. 18, no adaptive QP); AV1 uses libaom's constant
