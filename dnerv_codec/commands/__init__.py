@@ -18,4 +18,4 @@ def register(name: str, module: str, attribute: str, short_help: str) -> None:
     COMMANDS[name] = (module, attribute, short_help)
 
 
-# register("info", "dnerv_codec.commands.info", "info", "Show what is inside a .dnerv file.")
+register("info", "dnerv_codec.commands.info", "info", "Show what is inside a .dnerv file.")

@@ -1,0 +1,138 @@
+"""``dnerv info FILE [--json]``: what is inside a .dnerv file, read with ``bitstream`` only.
+
+Shows the videos (frames, resolution, frame rate), the model, the keyframe codec, the bytes of
+every section and the bits per pixel computed from the real file size. Every section's CRC32 is
+checked and the weights are parsed, so a file that ``info`` accepts is structurally sound.
+Imports no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bitstream.container import ContainerReader
+from bitstream.errors import FormatError
+from bitstream.ids import ARCHITECTURES, KEYFRAME_CODECS, SECTION_TYPES, id_of
+from bitstream.keyframes import KeyframeIndex
+from bitstream.meta import decode_meta, validate_metadata
+from bitstream.weights import unpack_weights
+
+
+def _fps(video: dict[str, Any]) -> float:
+    return video["fps_num"] / video["fps_den"]
+
+
+def inspect(path: str | Path) -> dict[str, Any]:
+    """Everything ``dnerv info --json`` prints, as a dict.
+
+    Raises:
+        FormatError (or another DnervError): the file is not a sound .dnerv container.
+    """
+    with ContainerReader(path) as reader:
+        reader.verify()
+        if not reader.has_section(id_of(SECTION_TYPES, "metadata")):
+            raise FormatError(f"{path}: no metadata section")
+        meta = validate_metadata(decode_meta(reader.read_section(id_of(SECTION_TYPES, "metadata"))))
+        sections = {
+            SECTION_TYPES.get(e.type_id, f"type_{e.type_id}"): e.length for e in reader.sections
+        }
+        keyframes = None
+        if reader.has_section(id_of(SECTION_TYPES, "keyframes")):
+            keyframes = len(KeyframeIndex.from_reader(reader).entries)
+        records = []
+        if reader.has_section(id_of(SECTION_TYPES, "weights")):
+            records = unpack_weights(reader.read_section(id_of(SECTION_TYPES, "weights")))
+        size, version = reader.file_size, reader.version
+    videos = [
+        {
+            "name": v["name"],
+            "frames": v["frames"],
+            "width": v["width"],
+            "height": v["height"],
+            "fps": _fps(v),
+        }
+        for v in meta["videos"]
+    ]
+    pixels = sum(v["width"] * v["height"] * v["frames"] for v in videos)
+    model = meta["model"]
+    keyframe = meta["keyframe"]
+    codec_id = keyframe.get("codec")
+    return {
+        "file": str(path),
+        "format_version": f"{version[0]}.{version[1]}",
+        "encoder": meta["encoder"],
+        "videos": videos,
+        "clip_length": meta["clip_length"],
+        "bytes": size,
+        "bpp": size * 8 / pixels,
+        "sections": sections,
+        "overhead_bytes": size - sum(sections.values()),
+        "keyframe_codec": KEYFRAME_CODECS.get(codec_id, keyframe.get("name", f"id {codec_id}")),
+        "keyframe_quality": keyframe.get("quality"),
+        "keyframes": keyframes,
+        "model": ARCHITECTURES.get(model.get("arch"), f"id {model.get('arch')}"),
+        "model_config": model.get("config", {}),
+        "quant": meta["quant"],
+        "weights": {
+            "tensors": len(records),
+            "parameters": sum(math.prod(r.shape) for r in records),
+        },
+    }
+
+
+def _fps_text(video: dict[str, Any]) -> str:
+    fps = video["fps"]
+    return f"{fps:g}" if fps == round(fps, 3) else f"{fps:.3f}"
+
+
+def _text(info: dict[str, Any]) -> str:
+    lines = [
+        f"{info['file']}: .dnerv format {info['format_version']}, {info['bytes']} bytes, "
+        f"written by {info['encoder']}",
+        f"videos: {len(info['videos'])} (clips of {info['clip_length']} frames)",
+    ]
+    for v in info["videos"]:
+        lines.append(
+            f"  {v['name']}: {v['frames']} frames, {v['width']}x{v['height']}, {_fps_text(v)} fps"
+        )
+    config = ", ".join(f"{k}={v}" for k, v in info["model_config"].items())
+    lines.append(f"model: {info['model']} ({config})" if config else f"model: {info['model']}")
+    weights = info["weights"]
+    quant = ", ".join(f"{k}={v}" for k, v in info["quant"].items())
+    lines.append(
+        f"weights: {weights['tensors']} tensors, {weights['parameters']} parameters; {quant}"
+    )
+    lines.append(
+        f"keyframes: {info['keyframes']} coded with {info['keyframe_codec']} "
+        f"(quality {info['keyframe_quality']})"
+    )
+    lines.append("sections:")
+    width = max(len(name) for name in [*info["sections"], "header+table"])
+    for name, length in info["sections"].items():
+        lines.append(f"  {name:<{width}} {length:>10} bytes")
+    lines.append(f"  {'header+table':<{width}} {info['overhead_bytes']:>10} bytes")
+    lines.append(f"bpp: {info['bpp']:.5f} (all {info['bytes']} bytes of the file over all pixels)")
+    return "\n".join(lines)
+
+
+@click.command("info")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def info(file: Path, as_json: bool) -> None:
+    """Show what is inside a .dnerv FILE: videos, model, keyframes, section sizes, bpp."""
+    result = inspect(file)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=_jsonable))
+    else:
+        click.echo(_text(result))
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, bytes):  # metadata may hold bytes: show them as hex
+        return value.hex()
+    raise TypeError(f"cannot show a {type(value).__name__} as JSON")

@@ -1,0 +1,73 @@
+"""``dnerv info`` on a container with plausible metadata, through ``dnerv_codec.cli.main``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from bitstream import write_container
+from bitstream._sample import sample_sections
+from dnerv_codec.cli import main
+
+
+def _write(tmp_path, frames=16):
+    path = tmp_path / "sample.dnerv"
+    write_container(path, sample_sections(frames))
+    return path
+
+
+def test_info_text(tmp_path, capsys):
+    path = _write(tmp_path)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    size = path.stat().st_size
+    assert "bbb_320x180: 16 frames, 320x180, 25 fps" in out
+    assert "model: dnerv" in out and "png" in out
+    assert f"{size} bytes" in out
+    assert f"bpp: {size * 8 / (320 * 180 * 16):.5f}" in out
+    for name in ("metadata", "keyframes", "weights"):
+        assert name in out
+
+
+def test_info_json(tmp_path, capsys):
+    path = _write(tmp_path, frames=24)
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    size = path.stat().st_size
+    assert info["bytes"] == size
+    assert info["bpp"] == size * 8 / (320 * 180 * 24)
+    assert info["videos"] == [
+        {"name": "bbb_320x180", "frames": 24, "width": 320, "height": 180, "fps": 25.0}
+    ]
+    assert info["keyframe_codec"] == "png" and info["model"] == "dnerv"
+    assert set(info["sections"]) == {"metadata", "keyframes", "weights"}
+    assert sum(info["sections"].values()) + info["overhead_bytes"] == size
+    assert info["overhead_bytes"] == 32 + 3 * 24
+    assert info["keyframes"] == 4 and info["weights"]["parameters"] == 112
+
+
+def test_info_errors_are_one_line(tmp_path, capsys):
+    path = _write(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert main(["info", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dnerv: error:") and err.count("\n") == 1 and "CRC32" in err
+    (tmp_path / "empty.dnerv").write_bytes(b"")
+    assert main(["info", str(tmp_path / "empty.dnerv")]) == 1
+    assert "empty" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "missing.dnerv")]) == 1
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_info_imports_no_torch(tmp_path):
+    path = _write(tmp_path)
+    code = (
+        "import sys\n"
+        "from dnerv_codec.cli import main\n"
+        f"assert main(['info', {str(path)!r}, '--json']) == 0\n"
+        "assert 'torch' not in sys.modules, 'dnerv info imported torch'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
