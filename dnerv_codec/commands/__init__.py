@@ -19,3 +19,4 @@ def register(name: str, module: str, attribute: str, short_help: str) -> None:
 
 
 register("info", "dnerv_codec.commands.info", "info", "Show what is inside a .dnerv file.")
+register("rd", "dnerv_codec.commands.rd", "rd", "Rate-distortion curves against x264/x265/VVC/AV1.")

@@ -1,0 +1,150 @@
+"""``dnerv rd``: rate-distortion curves of several codecs on the same videos.
+
+Writes into ``--out``: one ``<codec>.json`` per codec (CompressAI's results schema), ``rd.png``
+(PSNR-RGB against bpp) and ``rd.md`` (every rate point, and BD-rate against x265 when x265 is
+among the codecs). Everything is validated before the first encode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dnerv_codec.errors import InputError
+
+ANCHOR = "x265"
+
+
+def parse_qualities(values: tuple[str, ...], codecs: list[str]) -> dict[str, list[str] | None]:
+    """Map each codec to its quality strings from ``--qualities`` values.
+
+    ``22,27,32`` applies to every codec without its own list; ``x265:22,27,32`` to x265 only.
+    None means "the codec's defaults".
+
+    Raises:
+        InputError: a ``codec:`` prefix names a codec not in ``--codecs``, or a list is empty.
+    """
+    common: list[str] | None = None
+    own: dict[str, list[str]] = {}
+    for value in values:
+        for part in value.split(";"):
+            name, sep, rest = part.strip().rpartition(":")
+            items = [q.strip() for q in rest.split(",") if q.strip()]
+            if not items:
+                raise InputError(f"--qualities {value!r}: no quality listed")
+            if not sep:
+                common = items
+            elif name not in codecs:
+                raise InputError(f"--qualities names {name!r}, which is not in --codecs")
+            else:
+                own[name] = items
+    return {codec: own.get(codec, common) for codec in codecs}
+
+
+def parse_options(values: tuple[str, ...], codecs: list[str]) -> dict[str, dict[str, Any]]:
+    """``x265.preset=veryslow`` -> ``{"x265": {"preset": "veryslow"}}``.
+
+    Raises:
+        InputError: malformed, or for a codec not in ``--codecs``.
+    """
+    options: dict[str, dict[str, Any]] = {codec: {} for codec in codecs}
+    for value in values:
+        key, sep, setting = value.partition("=")
+        codec, dot, name = key.partition(".")
+        if not sep or not dot or not name:
+            raise InputError(f"--option {value!r} is not CODEC.NAME=VALUE")
+        if codec not in options:
+            raise InputError(f"--option {value!r}: {codec!r} is not in --codecs")
+        options[codec][name] = setting
+    return options
+
+
+@click.command(
+    "rd",
+    help="Rate-distortion curves of several codecs on the same frames: JSON, PNG and a table.",
+)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--codecs",
+    default="x264,x265",
+    show_default=True,
+    help="Comma-separated codec names (x264, x265, vvc, av1, ...).",
+)
+@click.option(
+    "--qualities",
+    "-q",
+    multiple=True,
+    help="Quality list for all codecs ('22,27,32,37') or one ('x265:22,27'); repeatable.",
+)
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    help="Codec option CODEC.NAME=VALUE, e.g. x265.preset=veryslow, x264.config=randomaccess.",
+)
+@click.option("--max-frames", type=int, default=None, help="Use at most N frames of each input.")
+@click.option("--out", "out", required=True, type=click.Path(), help="Output folder.")
+@click.option("--vmaf", is_flag=True, help="Also compute VMAF (slower).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def rd(
+    inputs: tuple[str, ...],
+    codecs: str,
+    qualities: tuple[str, ...],
+    options: tuple[str, ...],
+    max_frames: int | None,
+    out: str,
+    vmaf: bool,
+    quiet: bool,
+) -> None:
+    from tqdm import tqdm
+
+    from dnerv_codec import rd as rdlib
+    from dnerv_codec.video import read_inputs
+
+    names = [c.strip() for c in codecs.split(",") if c.strip()]
+    if not names:
+        raise InputError("--codecs is empty")
+    if len(set(names)) != len(names):
+        raise InputError("--codecs lists a codec twice")
+    adapters = {name: rdlib.get_codec(name) for name in names}
+    per_codec = parse_qualities(qualities, names)
+    per_options = parse_options(options, names)
+    plan: dict[str, list[Any]] = {}
+    for name, adapter in adapters.items():
+        texts = per_codec[name]
+        values = [adapter.parse_quality(t) for t in texts] if texts else adapter.default_qualities
+        for value in values:
+            adapter.check(value, **per_options[name])
+        plan[name] = list(values)
+
+    videos = read_inputs(inputs, max_frames)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    curves: dict[str, dict[str, Any]] = {}
+    total = sum(len(v) for v in plan.values())
+    with tqdm(total=total, unit="run", disable=quiet, desc="rd") as bar:
+        for name, values in plan.items():
+            points = []
+            for value in values:
+                bar.set_postfix_str(f"{name} q={value}")
+                points.append(
+                    rdlib.evaluate(videos, adapters[name], value, vmaf=vmaf, **per_options[name])
+                )
+                bar.update()
+            curves[name] = rdlib.curve(adapters[name], points, videos, **per_options[name])
+            rdlib.save_json(curves[name], out_dir / f"{name}.json")
+
+    results = list(curves.values())
+    rdlib.plot(results, out_dir / "rd.png")
+    frames = sum(v.num_frames for v in videos)
+    header = (
+        f"# Rate-distortion: {', '.join(v.name for v in videos)} ({frames} frames)\n\n"
+        "bpp counts the whole output file; PSNR-RGB is the mean of per-frame PSNR on 8-bit RGB.\n"
+    )
+    report = rdlib.markdown_report(results, curves.get(ANCHOR), header)
+    (out_dir / "rd.md").write_text(report)
+    if not quiet:
+        click.echo(f"wrote {len(results)} curves, rd.png and rd.md to {out_dir}")
