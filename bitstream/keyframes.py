@@ -2,8 +2,8 @@
 
 Layout (``docs/FORMAT.md``, "Keyframes section")::
 
-    u32 count | u32 CRC32 of the index | index: count x (u32 video, u32 index, u64 offset,
-    u32 length, u32 CRC32) | payloads, contiguous, in index order
+    u32 count | u32 CRC32 of the index | index: count x (u32 video, u32 index, u32 length,
+    u32 CRC32) | payloads, contiguous, in index order (offsets are prefix sums of lengths)
 
 A decoder that needs frames 40..47 of video 2 reads the index (:meth:`KeyframeIndex.from_reader`,
 two small range reads) and then only the two keyframes of that clip (:meth:`KeyframeIndex.get`),
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 from bitstream.errors import ChecksumError, FormatError, TruncatedError
@@ -28,7 +29,7 @@ from bitstream.ids import SECTION_TYPES, id_of
 
 SECTION = id_of(SECTION_TYPES, "keyframes")
 HEAD = struct.Struct("<II")
-ENTRY = struct.Struct("<IIQII")
+ENTRY = struct.Struct("<IIII")
 
 
 class KeyframeEntry(NamedTuple):
@@ -52,14 +53,12 @@ def pack_keyframes(entries: dict[tuple[int, int], bytes]) -> bytes:
         ValueError: a key outside the u32 range.
     """
     keys = sorted(entries)
-    offset = HEAD.size + ENTRY.size * len(keys)
     table = bytearray()
     for video, index in keys:
         if not (0 <= video < 1 << 32 and 0 <= index < 1 << 32):
             raise ValueError(f"keyframe key ({video}, {index}) outside the u32 range")
         payload = entries[(video, index)]
-        table += ENTRY.pack(video, index, offset, len(payload), zlib.crc32(payload))
-        offset += len(payload)
+        table += ENTRY.pack(video, index, len(payload), zlib.crc32(payload))
     head = HEAD.pack(len(keys), zlib.crc32(table))
     return b"".join([head, bytes(table)] + [bytes(entries[key]) for key in keys])
 
@@ -72,7 +71,9 @@ class KeyframeIndex:
         self._by_key = {(e.video, e.index): e for e in entries}
 
     @classmethod
-    def parse(cls, head: bytes, read_table: object, section_length: int) -> KeyframeIndex:
+    def parse(
+        cls, head: bytes, read_table: Callable[[int], bytes], section_length: int
+    ) -> KeyframeIndex:
         """Validate the 8-byte head, then the table returned by ``read_table(length)``."""
         if section_length < HEAD.size:
             raise TruncatedError(f"keyframes section: {section_length} bytes, no room for its head")
@@ -83,20 +84,17 @@ class KeyframeIndex:
                 f"keyframes section: index of {count} entries ends at {table_end}, "
                 f"past the section end ({section_length})"
             )
-        table = read_table(table_end - HEAD.size)  # type: ignore[operator]
+        table = read_table(table_end - HEAD.size)
         if zlib.crc32(table) != crc:
             raise ChecksumError("keyframes section: index CRC32 mismatch (offset 4)")
-        entries = [KeyframeEntry(*ENTRY.unpack_from(table, i * ENTRY.size)) for i in range(count)]
+        entries: list[KeyframeEntry] = []
         expected = table_end
-        for i, e in enumerate(entries):
-            if i and (e.video, e.index) <= (entries[i - 1].video, entries[i - 1].index):
+        for i in range(count):
+            video, index, length, entry_crc = ENTRY.unpack_from(table, i * ENTRY.size)
+            if entries and (video, index) <= (entries[-1].video, entries[-1].index):
                 raise FormatError(f"keyframes index entry {i}: keys must ascend without repeats")
-            if e.offset != expected:
-                raise FormatError(
-                    f"keyframes index entry {i}: offset {e.offset}, expected {expected} "
-                    "(payloads are contiguous)"
-                )
-            expected += e.length
+            entries.append(KeyframeEntry(video, index, expected, length, entry_crc))
+            expected += length
             if expected > section_length:
                 raise TruncatedError(
                     f"keyframes index entry {i}: ends at {expected}, past the section end "
