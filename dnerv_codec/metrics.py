@@ -84,9 +84,9 @@ def psnr_frames(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
     ref, test = _check_pair(ref, test)
     mse = np.empty(len(ref))
     for start in range(0, len(ref), _CHUNK):
-        a = ref[start : start + _CHUNK].astype(np.float32)
-        b = test[start : start + _CHUNK].astype(np.float32)
-        mse[start : start + len(a)] = np.square(a - b).reshape(len(a), -1).mean(axis=1)
+        diff = ref[start : start + _CHUNK].astype(np.int32) - test[start : start + _CHUNK]
+        squared = np.square(diff).reshape(len(diff), -1)  # exact: at most 255 ** 2
+        mse[start : start + len(diff)] = squared.sum(axis=1, dtype=np.int64) / squared.shape[1]
     return _psnr_from_mse(mse)
 
 

@@ -88,6 +88,9 @@ def parse_options(values: tuple[str, ...], codecs: list[str]) -> dict[str, dict[
 @click.option("--max-frames", type=int, default=None, help="Use at most N frames of each input.")
 @click.option("--out", "out", required=True, type=click.Path(), help="Output folder.")
 @click.option("--vmaf", is_flag=True, help="Also compute VMAF (slower).")
+@click.option(
+    "--keep-streams", is_flag=True, help="Keep every coded file under OUT/streams (ffmpeg codecs)."
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def rd(
     inputs: tuple[str, ...],
@@ -97,11 +100,13 @@ def rd(
     max_frames: int | None,
     out: str,
     vmaf: bool,
+    keep_streams: bool,
     quiet: bool,
 ) -> None:
     from tqdm import tqdm
 
     from dnerv_codec import rd as rdlib
+    from dnerv_codec.rd.ffmpeg_codecs import FFmpegCodec
     from dnerv_codec.video import read_inputs
 
     names = [c.strip() for c in codecs.split(",") if c.strip()]
@@ -120,8 +125,12 @@ def rd(
             adapter.check(value, **per_options[name])
         plan[name] = list(values)
 
-    videos = read_inputs(inputs, max_frames)
     out_dir = Path(out)
+    if keep_streams:
+        for name, adapter in adapters.items():
+            if isinstance(adapter, FFmpegCodec):
+                per_options[name]["bitstream_dir"] = str(out_dir / "streams")
+    videos = read_inputs(inputs, max_frames)
     out_dir.mkdir(parents=True, exist_ok=True)
     curves: dict[str, dict[str, Any]] = {}
     total = sum(len(v) for v in plan.values())

@@ -1,0 +1,95 @@
+"""Rate-distortion of the classical baselines on the bundled sample clip.
+
+Runs x264 and x265 (preset medium, low-delay and random-access; x265 also veryslow random
+access), VVC (VVenC medium, random access) and AV1 (SVT-AV1 preset 8, random access) on the same
+decoded RGB frames through ``dnerv_codec.rd``, covering about 0.02-0.5 bpp, then writes
+
+- ``benchmarks/results/rd_baselines_<clip>/<codec>_<preset>_<config>.json`` (CompressAI schema),
+- ``.../rd.png`` and ``.../rd.md`` (rate points and BD-rate against x265 medium low-delay),
+
+and prints the markdown with the machine, date, command and load average.
+
+Usage::
+
+    .venv/bin/python benchmarks/rd_baselines.py [--clip data/bbb_320x180_64f.mp4] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from dnerv_codec import rd  # noqa: E402
+from dnerv_codec.video import read_video  # noqa: E402
+
+# (codec, options, qualities): CRF/QP lists chosen to span ~0.02-0.5 bpp on the sample clip.
+CONFIGS = [
+    ("x264", {"preset": "medium", "config": "lowdelay"}, [17, 22, 27, 32, 37, 42]),
+    ("x264", {"preset": "medium", "config": "randomaccess"}, [17, 22, 27, 32, 37, 42]),
+    ("x265", {"preset": "medium", "config": "lowdelay"}, [17, 22, 27, 32, 37, 42]),
+    ("x265", {"preset": "medium", "config": "randomaccess"}, [17, 22, 27, 32, 37, 42]),
+    ("x265", {"preset": "veryslow", "config": "randomaccess"}, [17, 22, 27, 32, 37, 42]),
+    ("vvc", {"preset": "medium"}, [22, 27, 32, 37, 42, 47]),
+    ("av1", {"preset": "8"}, [25, 33, 41, 49, 55, 61]),
+]
+ANCHOR = ("x265", "medium", "lowdelay")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", default=str(REPO / "data" / "bbb_320x180_64f.mp4"))
+    parser.add_argument("--max-frames", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="x264/x265 low-delay, 3 points")
+    parser.add_argument("--out", default=None, help="results folder")
+    args = parser.parse_args(argv)
+
+    video = read_video(args.clip, args.max_frames)
+    out = Path(args.out or REPO / "benchmarks" / "results" / f"rd_baselines_{video.name}")
+    configs = CONFIGS
+    if args.quick:
+        configs = [(c, o, q[1:6:2]) for c, o, q in CONFIGS[::2][:2]]
+    load_before = os.getloadavg()
+    start = time.perf_counter()
+    curves, anchor = [], None
+    for codec, options, qualities in configs:
+        curve = rd.rd_curve(video, codec, qualities, progress=True, **options)
+        s = curve["settings"]
+        rd.save_json(curve, out / f"{codec}_{s['preset']}_{s['config']}.json")
+        curves.append(curve)
+        if (codec, s["preset"], s["config"]) == ANCHOR:
+            anchor = curve
+    elapsed = time.perf_counter() - start
+    load_after = os.getloadavg()
+    rd.plot(curves, out / "rd.png", title=f"{video.name}: classical codecs (PSNR-RGB)")
+
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    header = "\n".join(
+        [
+            f"Clip `{Path(args.clip).name}`: {video.num_frames} frames of "
+            f"{video.width}x{video.height} at {video.fps} fps.",
+            f"Date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}; one encoder thread.",
+            f"Command: `.venv/bin/python benchmarks/rd_baselines.py {command}` ({elapsed:.0f} s).",
+            f"Load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
+            f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/"
+            f"{load_after[2]:.2f}: other jobs shared the cores, so times are upper bounds.",
+            "",
+        ]
+    )
+    report = rd.markdown_report(curves, anchor, header)
+    (out / "rd.md").write_text(report)
+    print(report)
+    print(f"results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
