@@ -129,7 +129,7 @@ def _ans_total(counts: np.ndarray, weights: np.ndarray, params: bytes) -> float:
 def _ans_encode(z: np.ndarray, weights: np.ndarray) -> bytes:
     coder = constriction.stream.stack.AnsCoder()
     coder.encode_reverse(z, _categorical(weights))
-    return coder.get_compressed().astype("<u4").tobytes()
+    return coder.get_compressed().astype("<u4", copy=False).tobytes()
 
 
 def _categorical(weights: np.ndarray) -> constriction.stream.model.Categorical:
@@ -244,7 +244,7 @@ def decode_symbols(
     body = r.take(r.remaining)
     if not body or len(body) % 4:
         raise FormatError(f"{what}: ANS data of {len(body)} bytes is not a whole number of words")
-    words = np.frombuffer(body, dtype="<u4").astype(np.uint32)
+    words = np.frombuffer(body, dtype="<u4").astype(np.uint32, copy=False)
     if words[-1] == 0:
         raise FormatError(f"{what}: ANS data ends in a zero word")
     coder = constriction.stream.stack.AnsCoder(words)
