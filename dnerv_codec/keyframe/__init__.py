@@ -20,9 +20,9 @@ Registered codecs and quality scales (higher is better):
 name                  quality  meaning
 ====================  =======  ==================================================================
 png                   1        lossless RGB (reference)
-hevc-intra            1..12    x265 all-intra, QP = 54 - 3q, Y'CbCr 4:2:0 8-bit
+hevc-intra            1..12    x265 all-intra, QP = 54 - 3q, Y'CbCr 4:4:4 8-bit
 vvc-intra             1..12    vvenc all-intra, QP = 54 - 3q, Y'CbCr 4:2:0 10-bit
-avif                  1..12    libaom AV1 all-intra, cq-level = 66 - 5q, Y'CbCr 4:2:0 8-bit
+avif                  1..12    libaom AV1 all-intra, cq-level = 66 - 5q, Y'CbCr 4:4:4 8-bit
 bmshj2018-factorized  1..8     CompressAI zoo quality, mse
 bmshj2018-hyperprior  1..8     CompressAI zoo quality, mse
 mbt2018-mean          1..8     CompressAI zoo quality, mse

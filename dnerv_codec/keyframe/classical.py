@@ -8,7 +8,9 @@ at least 16x16) and cropped back; the padding follows from ``(H, W)`` alone, so 
 
 Quality scale, the same for the three lossy codecs: ``q`` in 1..12, higher is better.
 HEVC and VVC use a constant QP = 54 - 3q (51 .. 18, no adaptive QP); AV1 uses libaom's constant
-quality mode with cq-level = 66 - 5q (61 .. 6, aq-mode 0).
+quality mode with cq-level = 66 - 5q (61 .. 6, aq-mode 0). Chroma: hevc-intra and avif code
+4:4:4 (it gave higher PSNR-RGB than 4:2:0 at equal bytes in the 30-40 dB range on the sample
+clip, benchmarks/RESULTS.md); vvc-intra codes 4:2:0 10-bit, the only format libvvenc takes.
 
 >>> from dnerv_codec.keyframe import get_codec
 >>> codec = get_codec("hevc-intra", 5)
@@ -157,12 +159,13 @@ def _half(hp: int, wp: int) -> tuple[int, int]:
 
 
 class HevcIntra(FfmpegIntraCodec):
-    """HEVC all-intra with x265 (preset medium, tune psnr, constant QP = 54 - 3q)."""
+    """HEVC all-intra with x265 (4:4:4 8-bit, preset medium, tune psnr, constant QP = 54 - 3q)."""
 
     name = "hevc-intra"
     codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
     muxer = decoder = "hevc"
     preset = "medium"
+    default_chroma = "444"  # measured: better PSNR-RGB than 4:2:0 at equal bytes above ~0.8 bpp
 
     def encoder_args(self) -> list[str]:
         params = f"qp={54 - 3 * self.quality}:keyint=1:info=0:hash=0:aud=0:log-level=error"
@@ -188,13 +191,14 @@ class VvcIntra(FfmpegIntraCodec):
 
 
 class AvifIntra(FfmpegIntraCodec):
-    """AV1 intra (the coding tools of AVIF) with libaom all-intra, cq-level = 66 - 5q."""
+    """AV1 intra (the coding tools of AVIF), libaom all-intra, 4:4:4 8-bit, cq-level = 66 - 5q."""
 
     name = "avif"
     codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
     muxer = "ivf"
     decoder = "libdav1d"
     cpu_used = 6
+    default_chroma = "444"  # measured, as for hevc-intra
 
     def encoder_args(self) -> list[str]:
         crf = str(66 - 5 * self.quality)
