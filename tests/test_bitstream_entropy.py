@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import bisect
 import math
+import struct
+import time
 
 import numpy as np
 import pytest
@@ -200,3 +202,19 @@ def test_parametric_tables_are_integer_and_symmetric():
     assert g.tolist() == [1 << 32, 1 << 31, 1 << 28, 1 << 23, 1 << 16]
     with pytest.raises(FormatError):
         tables.laplace_weights(9, 9, 5)
+
+
+def test_parametric_tails_are_cut_so_tiny_payloads_cost_little_work():
+    w = tables.laplace_weights(65536, 0, (1 << 32) - 1)  # decays slowest: cut at MAX_TAIL
+    assert w[tables.MAX_TAIL] > 0 and not w[tables.MAX_TAIL + 1 :].any()
+    x = np.array([0, 65535, 3, 1500])
+    for model in ("laplace", "gaussian"):
+        np.testing.assert_array_equal(decode_symbols(encode_symbols(x, model=model)), x)
+    start = time.process_time()
+    for decay in range(1, 200):  # 199 payloads of 14 bytes, each a 65536-symbol alphabet
+        payload = bytes([3, 1, 0]) + b"\xff\xff\x03" + b"\x00" + struct.pack("<I", decay << 20)
+        try:
+            decode_symbols(payload + b"\x01\x00\x00\x00")
+        except DnervError:
+            pass
+    assert time.process_time() - start < 2.0
