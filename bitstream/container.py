@@ -138,17 +138,27 @@ def write_container(
         if overwrite:
             os.replace(tmp, target)
         else:
-            try:
-                os.link(tmp, target)  # fails if the target appeared meanwhile: no clobbering
-            except FileExistsError:
-                raise OutputExistsError(f"{target} exists (pass overwrite to replace it)") from None
-            os.unlink(tmp)
+            _publish_no_clobber(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     _fsync_dir(target.parent)
     return len(data)
+
+
+def _publish_no_clobber(tmp: str, target: Path) -> None:
+    """Move ``tmp`` to ``target`` unless ``target`` exists (a hard link is atomic about it)."""
+    try:
+        os.link(tmp, target)  # fails if the target appeared meanwhile: no clobbering
+    except FileExistsError:
+        raise OutputExistsError(f"{target} exists (pass overwrite to replace it)") from None
+    except OSError:  # no hard links on this file system: check, then rename
+        if target.exists():
+            raise OutputExistsError(f"{target} exists (pass overwrite to replace it)") from None
+        os.replace(tmp, target)
+        return
+    os.unlink(tmp)
 
 
 def _fsync_dir(folder: Path) -> None:

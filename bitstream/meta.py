@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import struct
 
 from bitstream._binary import Reader, put_svarint, put_varint
@@ -177,15 +178,30 @@ def validate_metadata(meta: MetaValue) -> dict:
         if not isinstance(video, dict) or not isinstance(video.get("name"), str):
             raise FormatError(f"metadata: videos[{i}] must be a dict with a str 'name'")
         for key in _VIDEO_INTS:
-            value = video.get(key)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise FormatError(f"metadata: videos[{i}].{key} must be a positive int")
+            _int(video.get(key), f"videos[{i}].{key}", low=1)
     for key in ("model", "norm", "keyframe", "quant"):
         if not isinstance(meta[key], dict):
             raise FormatError(f"metadata: {key!r} must be a dict")
-    clip = meta["clip_length"]
-    if isinstance(clip, bool) or not isinstance(clip, int) or clip <= 0:
-        raise FormatError("metadata: 'clip_length' must be a positive int")
+    _int(meta["clip_length"], "clip_length", low=1)
+    _int(meta["model"].get("arch"), "model.arch", low=0)
+    if not isinstance(meta["model"].get("config", {}), dict):
+        raise FormatError("metadata: 'model.config' must be a dict")
+    _int(meta["keyframe"].get("codec"), "keyframe.codec", low=0)
+    for key in ("mean", "std"):
+        values = meta["norm"].get(key)
+        if not isinstance(values, list) or len(values) != 3 or not all(map(_finite, values)):
+            raise FormatError(f"metadata: 'norm.{key}' must be a list of 3 finite numbers")
     if not isinstance(meta["encoder"], str):
         raise FormatError("metadata: 'encoder' must be a str")
     return meta
+
+
+def _int(value: object, name: str, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise FormatError(f"metadata: {name!r} must be an int >= {low}, not {value!r}")
+
+
+def _finite(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))

@@ -71,3 +71,35 @@ def test_info_imports_no_torch(tmp_path):
         "assert 'torch' not in sys.modules, 'dnerv info imported torch'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_info_on_odd_metadata_raises_only_dnerv_errors(tmp_path, capsys):
+    import random
+
+    from bitstream import DnervError, encode_meta
+    from bitstream._sample import sample_metadata
+    from dnerv_codec.commands.info import inspect
+
+    rng = random.Random(5)
+    odd_values = [None, True, -1, 0, 2.5, float("nan"), "x", b"\x00", [], {}, [1, 2], {"a": 1}]
+    sections = sample_sections()
+    for i in range(300):
+        meta = sample_metadata()
+        target = meta
+        path_keys = []
+        while isinstance(target, dict) and target and rng.random() < 0.7:
+            key = rng.choice(list(target))
+            path_keys.append(key)
+            if not isinstance(target[key], (dict, list)) or not target[key]:
+                break
+            target = target[key] if isinstance(target[key], dict) else target[key][0]
+        if isinstance(target, dict) and target:
+            target[rng.choice(list(target))] = rng.choice(odd_values)
+        path = tmp_path / f"odd{i}.dnerv"
+        write_container(path, [(1, encode_meta(meta)), *sections[1:]])
+        try:
+            inspect(path)
+        except DnervError:
+            continue
+        assert main(["info", str(path)]) == 0
+        assert main(["info", str(path), "--json"]) == 0

@@ -127,12 +127,19 @@ def info(file: Path, as_json: bool) -> None:
     """Show what is inside a .dnerv FILE: videos, model, keyframes, section sizes, bpp."""
     result = inspect(file)
     if as_json:
-        click.echo(json.dumps(result, indent=2, default=_jsonable))
+        click.echo(json.dumps(_strict(result), indent=2, allow_nan=False))
     else:
         click.echo(_text(result))
 
 
-def _jsonable(value: object) -> object:
-    if isinstance(value, bytes):  # metadata may hold bytes: show them as hex
+def _strict(value: object) -> object:
+    """Metadata may hold bytes and non-finite floats, which JSON cannot: show them as strings."""
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_strict(item) for item in value]
+    if isinstance(value, bytes):
         return value.hex()
-    raise TypeError(f"cannot show a {type(value).__name__} as JSON")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
