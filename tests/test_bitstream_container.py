@@ -142,6 +142,20 @@ def test_write_refuses_existing_file_unless_overwrite(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.dnerv"]
 
 
+def test_write_without_hard_links_still_refuses_to_clobber(tmp_path, monkeypatch):
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    path = tmp_path / "n.dnerv"
+    write_container(path, [(1, b"first")])
+    with pytest.raises(OutputExistsError):
+        write_container(path, [(1, b"second")])
+    with ContainerReader(path) as reader:
+        assert reader.read_section(1) == b"first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.dnerv"]
+
+
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")
