@@ -117,10 +117,12 @@ def bd_table(anchor: dict[str, Any], results: Sequence[dict[str, Any]]) -> str:
             )
         share = bd_overlap(anchor, curve, "psnr-rgb")
         missing |= any(math.isnan(v) for v in values)
-        rate_rgb, psnr_rgb, rate_yuv, rate_ssim = (_fmt(v, 2) for v in values)
+        rate_rgb, psnr_rgb, rate_yuv, rate_ssim = (
+            _fmt(v, 2) + (" %" if i != 1 and math.isfinite(v) else "") for i, v in enumerate(values)
+        )
         lines.append(
-            f"| {curve.get('name', '?')} | {rate_rgb} % | {psnr_rgb} | {rate_yuv} % "
-            f"| {rate_ssim} % | {share:.0%} |"
+            f"| {curve.get('name', '?')} | {rate_rgb} | {psnr_rgb} | {rate_yuv} "
+            f"| {rate_ssim} | {share:.0%} |"
         )
     if missing:
         lines += ["", "n/a: the curves share less than half of their range; no BD value computed."]
