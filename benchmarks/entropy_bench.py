@@ -94,9 +94,15 @@ def _entropy_bits(symbols: np.ndarray) -> float:
     return float(-np.sum(counts * np.log2(counts / symbols.size))) if symbols.size else 0.0
 
 
-def weight_set(name: str, tensors: dict[str, np.ndarray]) -> dict[str, object]:
-    """Quantise every tensor to 8 bits (affine, per tensor) and compare the coders."""
-    records = [quantize(n, w, "affine", 8) for n, w in tensors.items()]
+def weight_set(
+    name: str, tensors: dict[str, np.ndarray], scheme: str = "affine", per_channel: bool = False
+) -> dict[str, object]:
+    """Quantise every tensor to 8 bits and compare the coders (per tensor unless
+    ``per_channel``: then along axis 0 for tensors of two or more dimensions)."""
+    records = [
+        quantize(n, w, scheme, 8, axis=0 if per_channel and w.ndim >= 2 else -1)
+        for n, w in tensors.items()
+    ]
     symbols = [r.symbols.reshape(-1) for r in records]
     n = sum(s.size for s in symbols)
     ours = entropy = table = header = 0.0
@@ -110,8 +116,8 @@ def weight_set(name: str, tensors: dict[str, np.ndarray]) -> dict[str, object]:
         entropy += _entropy_bits(s)
         models[info["model"]] += 1
     flat = np.concatenate(symbols)
-    raw = flat.astype(np.uint8).tobytes()
-    counts = np.bincount(flat, minlength=256)
+    raw = (flat - flat.min()).astype(np.uint8).tobytes()  # one byte per symbol
+    counts = np.bincount(flat - flat.min())
     codec = HuffmanCodec.from_frequencies({int(k): int(c) for k, c in enumerate(counts) if c})
     table_ = codec.get_code_table()  # also holds dahuffman's end-of-file symbol: not counted
     huffman_bits = sum(
@@ -119,6 +125,7 @@ def weight_set(name: str, tensors: dict[str, np.ndarray]) -> dict[str, object]:
     )
     return {
         "set": name,
+        "quantisation": f"8-bit {scheme}, " + ("per channel" if per_channel else "per tensor"),
         "tensors": len(records),
         "symbols": n,
         "ours_bits_per_symbol": ours / n,
@@ -194,15 +201,26 @@ def overhead() -> dict[str, int]:
     }
 
 
-def _sets() -> list[tuple[str, dict[str, np.ndarray]]]:
+def pruned(tensors: dict[str, np.ndarray], fraction: float) -> dict[str, np.ndarray]:
+    """Global magnitude pruning of the tensors with two or more dimensions (as D-NeRV does)."""
+    big = [w for w in tensors.values() if w.ndim >= 2]
+    threshold = np.quantile(np.abs(np.concatenate([w.reshape(-1) for w in big])), fraction)
+    return {
+        n: np.where(np.abs(w) > threshold, w, 0) if w.ndim >= 2 else w for n, w in tensors.items()
+    }
+
+
+def _sets() -> list[tuple[str, dict[str, np.ndarray], str, bool]]:
+    laplace = laplace_stack()
     sets = [
-        ("conv stack, xavier normal", conv_stack("xavier_normal")),
-        ("conv stack, xavier uniform", conv_stack("xavier_uniform")),
-        ("conv stack, Laplacian", laplace_stack()),
+        ("conv stack, xavier normal", conv_stack("xavier_normal"), "affine", False),
+        ("conv stack, xavier uniform", conv_stack("xavier_uniform"), "affine", False),
+        ("conv stack, Laplacian", laplace, "affine", False),
+        ("conv stack, Laplacian, 40 % pruned", pruned(laplace, 0.4), "symmetric", True),
     ]
     net = resnet18()
     if net is not None:
-        sets.append(("torchvision resnet18, random init", net))
+        sets.append(("torchvision resnet18, random init", net, "affine", False))
     return sets
 
 
@@ -221,7 +239,7 @@ def main() -> None:
         "load_average_before": os.getloadavg(),
     }
     if args.part in ("all", "weights"):
-        results["weights"] = [weight_set(name, tensors) for name, tensors in _sets()]
+        results["weights"] = [weight_set(*item) for item in _sets()]
     if args.part in ("all", "speed"):
         results["speed"] = speed(2_500_000 if args.quick else 25_000_000, 1 if args.quick else 3)
     if args.part in ("all", "overhead"):
