@@ -25,7 +25,14 @@ from bitstream.errors import (
 )
 from bitstream.keyframes import KeyframeIndex, pack_keyframes, unpack_keyframes
 from bitstream.meta import decode_meta, encode_meta, validate_metadata
-from bitstream.weights import WeightRecord, dequantize, pack_weights, quantize, unpack_weights
+from bitstream.weights import (
+    WeightRecord,
+    dequantize,
+    describe_weights,
+    pack_weights,
+    quantize,
+    unpack_weights,
+)
 
 __all__ = [
     "MAGIC",
@@ -46,6 +53,7 @@ __all__ = [
     "decode_symbols",
     "dequantize",
     "describe",
+    "describe_weights",
     "encode_meta",
     "encode_symbols",
     "pack_keyframes",

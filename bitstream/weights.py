@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from bitstream._binary import Reader
-from bitstream.entropy import decode_symbols, encode_symbols
+from bitstream.entropy import decode_symbols, describe, encode_symbols
 from bitstream.errors import FormatError, LimitError
 from bitstream.ids import QUANT_SCHEMES, id_of
 
@@ -141,18 +142,15 @@ def _check_symbols(rec: WeightRecord, symbols: np.ndarray, count: int) -> None:
         )
 
 
-def unpack_weights(data: bytes) -> list[WeightRecord]:
-    """Parse and validate a weights section; symbols come back with the record's shape.
+def _records(data: bytes) -> Iterator[tuple[WeightRecord, int, bytes]]:
+    """Parse a weights section record by record: (record without data, element count, payload).
 
-    Raises:
-        FormatError: any inconsistency (TruncatedError when the bytes run out early,
-            LimitError above MAX_ELEMENTS / MAX_TOTAL_ELEMENTS).
+    Everything but the payload's content is validated here.
     """
     r = Reader(data, "weights section")
     n = r.u32()
     if n > r.remaining // 12:  # a record takes at least 12 bytes
         raise FormatError(f"weights section: {n} records cannot fit in {r.remaining} bytes")
-    records: list[WeightRecord] = []
     names: set[str] = set()
     total = 0
     for i in range(n):
@@ -179,18 +177,59 @@ def unpack_weights(data: bytes) -> list[WeightRecord]:
             raise FormatError(f"{r.where()}: non-finite scale or offset")
         payload = r.take(r.u32())
         if rec.scheme in ("float32", "float16"):
-            dtype = "<f4" if rec.scheme == "float32" else "<f2"
-            if len(payload) != count * np.dtype(dtype).itemsize:
+            itemsize = 4 if rec.scheme == "float32" else 2
+            if len(payload) != count * itemsize:
                 raise FormatError(f"{r.where()}: {len(payload)} payload bytes for {count} values")
-            rec.values = np.frombuffer(payload, dtype=dtype).astype(dtype[1:]).reshape(shape)
+        yield rec, count, payload
+    r.expect_end()
+
+
+def unpack_weights(data: bytes) -> list[WeightRecord]:
+    """Parse and validate a weights section; symbols come back with the record's shape.
+
+    Raises:
+        FormatError: any inconsistency (TruncatedError when the bytes run out early,
+            LimitError above MAX_ELEMENTS / MAX_TOTAL_ELEMENTS).
+    """
+    records: list[WeightRecord] = []
+    for rec, count, payload in _records(data):
+        if rec.scheme in ("float32", "float16"):
+            dtype = "<f4" if rec.scheme == "float32" else "<f2"
+            rec.values = np.frombuffer(payload, dtype=dtype).astype(dtype[1:]).reshape(rec.shape)
             rec.symbols = np.zeros(0, np.int64)
         else:
-            symbols = decode_symbols(payload, max_count=count, what=f"weights record {name!r}")
+            what = f"weights record {rec.name!r}"
+            symbols = decode_symbols(payload, max_count=count, what=what)
             _check_symbols(rec, symbols, count)
-            rec.symbols = symbols.reshape(shape)
+            rec.symbols = symbols.reshape(rec.shape)
         records.append(rec)
-    r.expect_end()
     return records
+
+
+def describe_weights(data: bytes) -> list[dict[str, object]]:
+    """One summary per record without decoding any symbols: name, shape, scheme, bits, axis,
+    element count, payload bytes and, for quantised records, the entropy model chosen
+    (:func:`bitstream.entropy.describe`)."""
+    rows: list[dict[str, object]] = []
+    for rec, count, payload in _records(data):
+        row: dict[str, object] = {
+            "name": rec.name,
+            "shape": list(rec.shape),
+            "scheme": rec.scheme,
+            "bits": rec.bits,
+            "axis": rec.axis,
+            "elements": count,
+            "payload_bytes": len(payload),
+            "model": None,
+            "table_bytes": 0,
+        }
+        if rec.scheme not in ("float32", "float16"):
+            info = describe(payload)
+            if info["count"] != count:
+                raise FormatError(f"weights record {rec.name!r}: {info['count']} symbols, {count}")
+            row["model"], row["table_bytes"] = info["model"], info["table_bytes"]
+        rows.append(row)
+    return rows
 
 
 def _broadcast(params: np.ndarray, rec: WeightRecord) -> np.ndarray:

@@ -45,6 +45,15 @@ def test_info_json(tmp_path, capsys):
     assert sum(info["sections"].values()) + info["overhead_bytes"] == size
     assert info["overhead_bytes"] == 32 + 3 * 24
     assert info["keyframes"] == 4 and info["weights"]["parameters"] == 112
+    assert info["weights"]["entropy_models"] == {"raw": 1, "float16": 1}
+    assert [t["name"] for t in info["tensors"]] == ["decoder.0.conv.weight", "decoder.0.conv.bias"]
+
+
+def test_info_lists_tensors(tmp_path, capsys):
+    path = _write(tmp_path)
+    assert main(["info", str(path), "--tensors"]) == 0
+    out = capsys.readouterr().out
+    assert "decoder.0.conv.weight: 4x3x3x3 affine 8-bit axis 0" in out and "model raw" in out
 
 
 def test_info_errors_are_one_line(tmp_path, capsys):

@@ -21,6 +21,7 @@ from bitstream import (
     WeightRecord,
     decode_meta,
     dequantize,
+    describe_weights,
     encode_meta,
     pack_keyframes,
     pack_weights,
@@ -167,6 +168,20 @@ def test_weights_round_trip_every_scheme():
         _close(a, b)
     assert np.abs(dequantize(back[0]) - w).max() <= np.max(back[0].scale) / 2 + 1e-7
     assert back[1].symbols.shape == w.shape
+
+
+def test_describe_weights_matches_the_payloads():
+    rng = np.random.default_rng(4)
+    records = [
+        quantize("lap", rng.laplace(0, 1, (64, 50)).astype(np.float32), "symmetric", 8, axis=0),
+        quantize("bias", rng.normal(0, 1, 64), "float32"),
+    ]
+    rows = describe_weights(pack_weights(records))
+    assert [r["name"] for r in rows] == ["lap", "bias"]
+    assert (
+        rows[0]["model"] in ("categorical", "laplace", "gaussian") and rows[0]["elements"] == 3200
+    )
+    assert rows[1]["model"] is None and rows[1]["payload_bytes"] == 256
 
 
 def test_dequantize_is_the_documented_formula():

@@ -2,7 +2,7 @@
 
 Shows the videos (frames, resolution, frame rate), the model, the keyframe codec, the bytes of
 every section and the bits per pixel computed from the real file size. Every section's CRC32 is
-checked and the weights are parsed, so a file that ``info`` accepts is structurally sound.
+checked and every weight record is parsed (its symbols are not decoded).
 Imports no torch.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from bitstream.errors import FormatError
 from bitstream.ids import ARCHITECTURES, KEYFRAME_CODECS, SECTION_TYPES, id_of
 from bitstream.keyframes import KeyframeIndex
 from bitstream.meta import decode_meta, validate_metadata
-from bitstream.weights import unpack_weights
+from bitstream.weights import describe_weights
 
 
 def _fps(video: dict[str, Any]) -> float:
@@ -44,9 +45,9 @@ def inspect(path: str | Path) -> dict[str, Any]:
         keyframes = None
         if reader.has_section(id_of(SECTION_TYPES, "keyframes")):
             keyframes = len(KeyframeIndex.from_reader(reader).entries)
-        records = []
+        tensors: list[dict[str, Any]] = []
         if reader.has_section(id_of(SECTION_TYPES, "weights")):
-            records = unpack_weights(reader.read_section(id_of(SECTION_TYPES, "weights")))
+            tensors = describe_weights(reader.read_section(id_of(SECTION_TYPES, "weights")))
         size, version = reader.file_size, reader.version
     videos = [
         {
@@ -79,9 +80,11 @@ def inspect(path: str | Path) -> dict[str, Any]:
         "model_config": model.get("config", {}),
         "quant": meta["quant"],
         "weights": {
-            "tensors": len(records),
-            "parameters": sum(math.prod(r.shape) for r in records),
+            "tensors": len(tensors),
+            "parameters": sum(t["elements"] for t in tensors),
+            "entropy_models": dict(Counter(t["model"] or t["scheme"] for t in tensors)),
         },
+        "tensors": tensors,
     }
 
 
@@ -90,7 +93,7 @@ def _fps_text(video: dict[str, Any]) -> str:
     return f"{fps:g}" if fps == round(fps, 3) else f"{fps:.3f}"
 
 
-def _text(info: dict[str, Any]) -> str:
+def _text(info: dict[str, Any], tensors: bool = False) -> str:
     lines = [
         f"{info['file']}: .dnerv format {info['format_version']}, {info['bytes']} bytes, "
         f"written by {info['encoder']}",
@@ -107,6 +110,8 @@ def _text(info: dict[str, Any]) -> str:
     lines.append(
         f"weights: {weights['tensors']} tensors, {weights['parameters']} parameters; {quant}"
     )
+    models = ", ".join(f"{name} x{n}" for name, n in weights["entropy_models"].items())
+    lines.append(f"entropy models: {models}" if models else "entropy models: none")
     lines.append(
         f"keyframes: {info['keyframes']} coded with {info['keyframe_codec']} "
         f"(quality {info['keyframe_quality']})"
@@ -117,19 +122,29 @@ def _text(info: dict[str, Any]) -> str:
         lines.append(f"  {name:<{width}} {length:>10} bytes")
     lines.append(f"  {'header+table':<{width}} {info['overhead_bytes']:>10} bytes")
     lines.append(f"bpp: {info['bpp']:.5f} (all {info['bytes']} bytes of the file over all pixels)")
+    if tensors:
+        lines.append("tensors:")
+        for t in info["tensors"]:
+            shape = "x".join(map(str, t["shape"])) or "scalar"
+            lines.append(
+                f"  {t['name']}: {shape} {t['scheme']} {t['bits']}-bit axis {t['axis']}, "
+                f"{t['payload_bytes']} bytes, model {t['model'] or '-'} "
+                f"(table {t['table_bytes']} bytes)"
+            )
     return "\n".join(lines)
 
 
 @click.command("info")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def info(file: Path, as_json: bool) -> None:
+@click.option("--tensors", is_flag=True, help="Also list every weight tensor (text output).")
+def info(file: Path, as_json: bool, tensors: bool) -> None:
     """Show what is inside a .dnerv FILE: videos, model, keyframes, section sizes, bpp."""
     result = inspect(file)
     if as_json:
         click.echo(json.dumps(_strict(result), indent=2, allow_nan=False))
     else:
-        click.echo(_text(result))
+        click.echo(_text(result, tensors))
 
 
 def _strict(value: object) -> object:
