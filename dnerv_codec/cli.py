@@ -55,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     try:
         result = dnerv.main(args=argv, prog_name="dnerv", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("dnerv: interrupted", err=True)
-        return 130
-    except KeyboardInterrupt:
-        click.echo("dnerv: interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        # click turns KeyboardInterrupt into Abort (after printing a newline); keep its message
+        cause = exc.__cause__ if isinstance(exc, click.exceptions.Abort) else exc
+        detail = f": {_one_line(cause)}" if cause is not None and str(cause) else ""
+        click.echo(f"dnerv: interrupted{detail}", err=True)
         return 130
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else "Usage: dnerv [OPTIONS] COMMAND [ARGS]...")

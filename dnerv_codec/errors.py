@@ -20,6 +20,10 @@ class WeightsError(DnervError):
     """Weights a codec needs are missing, or differ from the ones a file was encoded with."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Work stopped by Ctrl-C or SIGTERM; the message says what was kept (e.g. a checkpoint)."""
+
+
 class CodecMismatchError(DnervError):
     """An encoded bitstream did not decode to the reconstruction the encoder used."""
 
@@ -30,6 +34,7 @@ __all__ = [
     "DnervError",
     "FormatError",
     "InputError",
+    "Interrupted",
     "OutputExistsError",
     "TruncatedError",
     "UnsupportedVersionError",

@@ -19,4 +19,6 @@ def register(name: str, module: str, attribute: str, short_help: str) -> None:
 
 
 register("info", "dnerv_codec.commands.info", "info", "Show what is inside a .dnerv file.")
+register("encode", "dnerv_codec.commands.encode", "encode", "Compress videos into a .dnerv file.")
+register("decode", "dnerv_codec.commands.decode", "decode", "Rebuild the frames of a .dnerv file.")
 register("rd", "dnerv_codec.commands.rd", "rd", "Rate-distortion curves against x264/x265/VVC/AV1.")

@@ -1,0 +1,90 @@
+"""``dnerv encode INPUT... OUTPUT.dnerv``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from dnerv_codec.encoder import EncodeOptions
+
+_D = EncodeOptions()
+
+
+@click.command("encode")
+@click.argument("paths", nargs=-1, required=True, metavar="INPUT... OUTPUT.dnerv")
+@click.option("--preset", default=_D.preset, show_default=True, help="Network size preset.")
+@click.option("--epochs", type=int, default=_D.epochs, show_default=True)
+@click.option("--time-budget", type=float, help="Stop training after this many seconds.")
+@click.option(
+    "--batch-size",
+    type=int,
+    default=_D.batch_size,
+    show_default=True,
+    help="Clips per training step.",
+)
+@click.option("--lr", type=float, default=_D.lr, show_default=True, help="Peak learning rate.")
+@click.option(
+    "--loss",
+    type=click.Choice(["uvg", "ucf"]),
+    default=_D.loss,
+    show_default=True,
+    help="uvg: 0.7 L1 + 0.3 (1-SSIM); ucf: MSE + 0.03 (1-SSIM).",
+)
+@click.option(
+    "--keyframe-codec", help="Keyframe codec (see `dnerv codecs`); default by measurement."
+)
+@click.option("--keyframe-quality", type=int, help="Keyframe codec quality, higher is better.")
+@click.option(
+    "--keyframe-weights",
+    type=click.Path(dir_okay=False),
+    help="Weights file of a learned keyframe codec.",
+)
+@click.option(
+    "--prune",
+    type=float,
+    default=_D.prune,
+    show_default=True,
+    help="Fraction of weights removed by global magnitude pruning.",
+)
+@click.option(
+    "--finetune-epochs", type=int, default=0, help="Epochs after pruning (default: epochs/10)."
+)
+@click.option("--quant-bits", type=int, default=_D.quant_bits, show_default=True)
+@click.option(
+    "--quant-scheme",
+    type=click.Choice(["symmetric", "affine"]),
+    default=_D.quant_scheme,
+    show_default=True,
+)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option("--seed", type=int, default=_D.seed, show_default=True)
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), help="Save checkpoints here.")
+@click.option(
+    "--checkpoint-every",
+    type=int,
+    default=_D.checkpoint_every,
+    show_default=True,
+    help="Epochs between checkpoints.",
+)
+@click.option("--resume", is_flag=True, help="Continue the run saved in --checkpoint-dir.")
+@click.option("--max-frames", type=int, help="Use at most this many frames of each video.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT.dnerv if it exists.")
+@click.option("--no-verify", is_flag=True, help="Skip decoding the written file to measure it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def encode(paths, as_json, no_verify, **options) -> None:
+    """Overfit D-NeRV on one or more videos and write OUTPUT.dnerv.
+
+    INPUT is a video file ffmpeg reads, a folder of PNG/JPEG frames, or a folder of videos;
+    several inputs make one video set with one shared network.
+    """
+    from dnerv_codec.encoder import encode as run
+
+    if len(paths) < 2:
+        raise click.UsageError("need at least one INPUT and the OUTPUT.dnerv file")
+    *inputs, output = paths
+    report = run(inputs, output, verify=not no_verify, **options)
+    click.echo(json.dumps(report.to_dict()) if as_json else report.summary())

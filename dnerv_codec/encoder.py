@@ -1,0 +1,405 @@
+"""The encoder: from videos to one .dnerv file.
+
+Steps (docs/ARCHITECTURE.md has the picture):
+
+1. read every input once into uint8 RGB frames (:mod:`dnerv_codec.video`);
+2. compress the keyframes with the chosen codec and keep the *decoded* keyframes: the network
+   trains on exactly what the decoder will see;
+3. pad and cut frames into patches (:mod:`dnerv_codec.geometry`), one stream per patch position;
+4. overfit the network (:class:`dnerv_codec.train.Trainer`), with a progress bar, a wall-clock
+   budget, checkpoints and resume;
+5. optionally prune and fine-tune, then quantise (:mod:`dnerv_codec.quant`);
+6. write the container atomically (``bitstream``), then decode the written file to measure
+   what a user will actually get.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bitstream import ids
+from bitstream.container import write_container
+from bitstream.keyframes import pack_keyframes
+from bitstream.meta import encode_meta
+from bitstream.weights import pack_weights
+from dnerv_codec import quant
+from dnerv_codec._version import __version__
+from dnerv_codec.checkpoint import Checkpoint
+from dnerv_codec.clips import CLIP_LENGTH, keyframe_frames
+from dnerv_codec.decoder import SECTION_KEYFRAMES, SECTION_METADATA, SECTION_WEIGHTS, resolve_device
+from dnerv_codec.errors import InputError, Interrupted, OutputExistsError
+from dnerv_codec.geometry import choose_geometry, to_patches
+from dnerv_codec.model import build_model, required_multiple
+from dnerv_codec.progress import Progress
+from dnerv_codec.video import Video, read_inputs
+
+
+@dataclass
+class EncodeOptions:
+    """Every knob of :func:`encode`; the CLI's options map one to one onto these."""
+
+    preset: str = "small"
+    epochs: int = 60
+    time_budget: float | None = None  # seconds of training; stops with the best state so far
+    batch_size: int = 2  # clips per step
+    lr: float = 5e-4
+    loss: str = "uvg"
+    keyframe_codec: str | None = None  # None: dnerv_codec.keyframe.DEFAULT_CODEC
+    keyframe_quality: int | None = None
+    keyframe_weights: str | None = None
+    prune: float = 0.0
+    finetune_epochs: int = 0  # after pruning; default: a tenth of the epochs
+    quant_bits: int = 8
+    quant_scheme: str = "symmetric"
+    device: str = "auto"
+    seed: int = 0
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 10
+    resume: bool = False
+    max_frames: int | None = None
+    quiet: bool = False
+    force: bool = False
+    verify: bool = True  # decode the written file and measure PSNR / MS-SSIM
+
+    def validate(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
+            (self.time_budget is None or self.time_budget > 0, "--time-budget must be positive"),
+            (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
+            (self.lr > 0, f"--lr must be positive, got {self.lr}"),
+            (0.0 <= self.prune < 1.0, f"--prune must be in [0, 1), got {self.prune}"),
+            (2 <= self.quant_bits <= 16, f"--quant-bits must be in 2..16, got {self.quant_bits}"),
+            (self.quant_scheme in quant.SCHEMES, f"--quant-scheme must be one of {quant.SCHEMES}"),
+            (self.loss in ("uvg", "ucf"), f"--loss must be uvg or ucf, got {self.loss!r}"),
+            (self.checkpoint_every >= 1, "--checkpoint-every must be at least 1"),
+            (not self.resume or self.checkpoint_dir, "--resume needs --checkpoint-dir"),
+            (self.finetune_epochs >= 0, "--finetune-epochs must not be negative"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message)
+
+
+@dataclass
+class EncodeReport:
+    """What an encode produced, measured on the written file."""
+
+    output: str
+    bytes: int
+    weight_bytes: int
+    keyframe_bytes: int
+    overhead_bytes: int
+    pixels: int
+    bpp: float
+    psnr: float | None
+    ms_ssim: float | None
+    parameters: int
+    epochs: int
+    train_seconds: float
+    encode_seconds: float
+    videos: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        quality = (
+            f"PSNR {self.psnr:.2f} dB, MS-SSIM {self.ms_ssim:.4f}"
+            if self.psnr is not None
+            else "not verified"
+        )
+        return (
+            f"{self.output}: {self.bytes:,} bytes = {self.bpp:.4f} bpp "
+            f"(weights {self.weight_bytes:,}, keyframes {self.keyframe_bytes:,}, "
+            f"container {self.overhead_bytes:,}); {quality}; "
+            f"{self.parameters:,} parameters, {self.epochs} epochs in {self.train_seconds:.0f} s"
+        )
+
+
+class _Interrupted(Exception):
+    """Raised from a SIGTERM handler so the encoder saves a checkpoint before it stops."""
+
+
+def _check_output(output: Path, force: bool) -> None:
+    if output.exists() and not force:
+        raise OutputExistsError(f"{output} exists; use --force to overwrite it")
+    if output.exists() and output.is_dir():
+        raise InputError(f"{output} is a folder, not a file name")
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"cannot write {output}: folder {parent} does not exist")
+
+
+def _norm_stats(videos: list[Video]) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of all frames in [0, 1] (the set's normalisation)."""
+    total = np.zeros(3)
+    total_sq = np.zeros(3)
+    count = 0
+    for video in videos:
+        f = video.frames.reshape(-1, 3).astype(np.float64) / 255.0
+        total += f.sum(0)
+        total_sq += (f * f).sum(0)
+        count += f.shape[0]
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean * mean, 1e-6))
+    return [round(float(x), 6) for x in mean], [round(float(x), 6) for x in std]
+
+
+def _keyframes(videos, codec, ckpt: Checkpoint | None, progress: Progress):
+    """Compress every video's keyframes; return bitstreams and decoded keyframes per video."""
+    streams = ckpt.load_keyframes() if ckpt is not None else None
+    decoded = []
+    if streams is None:
+        streams = {}
+        for v, video in enumerate(progress.iter(videos, "keyframes")):
+            frames = video.frames[keyframe_frames(video.num_frames, CLIP_LENGTH)]
+            data, recon = codec.compress_with_reconstruction(frames)
+            streams.update({(v, k): d for k, d in enumerate(data)})
+            decoded.append(recon)
+        if ckpt is not None:
+            ckpt.save_keyframes(streams)
+    else:
+        for v, video in enumerate(videos):
+            count = len(keyframe_frames(video.num_frames, CLIP_LENGTH))
+            data = [streams[(v, k)] for k in range(count)]
+            decoded.append(codec.decompress(data, (video.height, video.width)))
+    return streams, decoded
+
+
+def encode(
+    inputs: Sequence[str | Path] | str | Path, output: str | Path, **options
+) -> EncodeReport:
+    """Encode a video set into one .dnerv file.
+
+    Args:
+        inputs: video files, folders of frames, or folders of videos (one shared model).
+        output: the .dnerv file to write (atomically; an existing file needs ``force=True``).
+        **options: fields of :class:`EncodeOptions`.
+
+    Returns:
+        An :class:`EncodeReport` measured on the written file.
+
+    Raises:
+        InputError, OutputExistsError, WeightsError: bad inputs or options (before any work).
+    """
+    try:
+        opts = EncodeOptions(**options)
+    except TypeError as exc:
+        raise InputError(f"unknown encode option: {exc}") from None
+    opts.validate()
+    from dnerv_codec.keyframe import DEFAULT_CODEC, DEFAULT_QUALITY, get_codec
+    from dnerv_codec.train import Trainer
+
+    start_time = time.monotonic()
+    output = Path(output)
+    _check_output(output, opts.force)
+    device = resolve_device(opts.device)
+    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    if not inputs:
+        raise InputError("no input given")
+    codec_name = opts.keyframe_codec or DEFAULT_CODEC
+    quality = opts.keyframe_quality if opts.keyframe_quality is not None else DEFAULT_QUALITY
+    codec = get_codec(codec_name, quality, weights=opts.keyframe_weights)
+    progress = Progress(quiet=opts.quiet)
+    videos = read_inputs(inputs, opts.max_frames)
+    multiple = required_multiple(opts.preset)
+    geometry = choose_geometry([(v.height, v.width) for v in videos], multiple)
+    mean, std = _norm_stats(videos)
+    torch.manual_seed(opts.seed)
+    model = build_model(opts.preset, (geometry.patch_h, geometry.patch_w), mean=mean, std=std).to(
+        device
+    )
+    run = {
+        "inputs": [v.name for v in videos],
+        "frames": [list(v.frames.shape) for v in videos],
+        "preset": opts.preset,
+        "keyframe": [codec.name, codec.quality, codec.weights_digest],
+        "seed": opts.seed,
+        "epochs": opts.epochs,
+        "batch_size": opts.batch_size,
+        "lr": opts.lr,
+        "loss": opts.loss,
+    }
+    ckpt = Checkpoint(opts.checkpoint_dir, run) if opts.checkpoint_dir else None
+    if ckpt is not None and not opts.resume and ckpt.exists:
+        raise InputError(
+            f"{opts.checkpoint_dir} already holds a checkpoint: add --resume to continue it, "
+            "or name an empty folder"
+        )
+    streams, decoded = _keyframes(videos, codec, ckpt, progress)
+
+    # One training stream per video and patch position.
+    frame_streams, key_streams = [], []
+    for video, keys in zip(videos, decoded, strict=True):
+        frame_streams.extend(torch.from_numpy(p) for p in to_patches(video.frames, geometry))
+        key_streams.extend(torch.from_numpy(p) for p in to_patches(keys, geometry))
+    trainer = Trainer(
+        model,
+        frame_streams,
+        key_streams,
+        batch_size=opts.batch_size,
+        epochs=opts.epochs,
+        lr=opts.lr,
+        seed=opts.seed,
+        device=device,
+        loss_kind=opts.loss,
+    )
+    if opts.resume and ckpt is not None and ckpt.exists:
+        trainer.load_state_dict(ckpt.load_trainer())
+    train_seconds = _train(trainer, opts, ckpt, progress)
+    if opts.prune > 0:
+        _prune_and_finetune(model, frame_streams, key_streams, opts, device, progress)
+
+    records = quant.quantize_state(model.state_dict(), opts.quant_bits, opts.quant_scheme)
+    weights = pack_weights(records)
+    keyframes = pack_keyframes(streams)
+    meta = {
+        "encoder": f"dnerv-codec {__version__}",
+        "videos": [
+            {
+                "name": v.name,
+                "frames": v.num_frames,
+                "width": v.width,
+                "height": v.height,
+                "fps_num": v.fps.numerator,
+                "fps_den": v.fps.denominator,
+            }
+            for v in videos
+        ],
+        "clip_length": CLIP_LENGTH,
+        "geometry": geometry.to_meta(),
+        "model": {"arch": ids.id_of(ids.ARCHITECTURES, "dnerv"), "config": model.config},
+        "norm": {"mean": mean, "std": std},
+        "keyframe": {
+            "codec": codec.codec_id,
+            "name": codec.name,
+            "quality": codec.quality,
+            "weights_digest": codec.weights_digest,
+        },
+        "quant": {
+            "bits": opts.quant_bits,
+            "scheme": opts.quant_scheme,
+            "prune": opts.prune,
+            "preset": opts.preset,
+        },
+    }
+    sections = [
+        (SECTION_METADATA, encode_meta(meta)),
+        (SECTION_KEYFRAMES, keyframes),
+        (SECTION_WEIGHTS, weights),
+    ]
+    size = write_container(output, sections, overwrite=opts.force)
+    pixels = sum(v.num_frames * v.width * v.height for v in videos)
+    psnr = ms_ssim = None
+    if opts.verify:
+        psnr, ms_ssim = _verify(output, videos, opts, progress)
+    return EncodeReport(
+        output=str(output),
+        bytes=size,
+        weight_bytes=len(weights),
+        keyframe_bytes=len(keyframes),
+        overhead_bytes=size - len(weights) - len(keyframes),
+        pixels=pixels,
+        bpp=size * 8 / pixels,
+        psnr=psnr,
+        ms_ssim=ms_ssim,
+        parameters=sum(p.numel() for p in model.parameters()),
+        epochs=trainer.epoch,
+        train_seconds=train_seconds,
+        encode_seconds=time.monotonic() - start_time,
+        videos=meta["videos"],
+    )
+
+
+def _train(trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Progress) -> float:
+    """Run the epochs left, under the time budget; keep the best state; checkpoint as we go."""
+    start = time.monotonic()
+    best_psnr, best_state = -math.inf, None
+
+    def on_term(signum, frame):
+        raise _Interrupted()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    bar = progress.bar(total=opts.epochs, initial=trainer.epoch, desc="training", unit="epoch")
+    try:
+        while trainer.epoch < opts.epochs:
+            stats = trainer.run_epoch()
+            bar.update(1)
+            elapsed = time.monotonic() - start
+            postfix = {"loss": f"{stats['loss']:.4f}", "psnr": f"{stats['psnr']:.2f}"}
+            if opts.time_budget:
+                postfix["left"] = f"{max(0.0, opts.time_budget - elapsed):.0f}s"
+            bar.set_postfix(postfix)
+            if stats["psnr"] > best_psnr:
+                best_psnr = stats["psnr"]
+                best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+            if ckpt is not None and trainer.epoch % opts.checkpoint_every == 0:
+                ckpt.save_trainer(trainer.state_dict())
+            if opts.time_budget and elapsed >= opts.time_budget:
+                progress.write(f"time budget reached after {trainer.epoch} epochs")
+                break
+    except (KeyboardInterrupt, _Interrupted):
+        if ckpt is None:
+            raise Interrupted(
+                "no checkpoint kept (--checkpoint-dir makes a run resumable)"
+            ) from None
+        ckpt.save_trainer(trainer.state_dict())
+        raise Interrupted(
+            f"checkpoint of epoch {trainer.epoch} saved in {ckpt.folder}; "
+            "rerun the same command with --resume to continue"
+        ) from None
+    finally:
+        bar.close()
+        signal.signal(signal.SIGTERM, previous)
+    if ckpt is not None:
+        ckpt.save_trainer(trainer.state_dict())
+    if best_state is not None:
+        trainer.model.load_state_dict(best_state)
+    return time.monotonic() - start
+
+
+def _prune_and_finetune(model, frames, keys, opts: EncodeOptions, device, progress) -> None:
+    """Global magnitude pruning, then fine-tuning with the mask held (NeRV's recipe)."""
+    from dnerv_codec.train import Trainer
+
+    masks = quant.magnitude_masks(model, opts.prune)
+    quant.apply_masks(model, masks)
+    epochs = opts.finetune_epochs or max(1, opts.epochs // 10)
+    tuner = Trainer(
+        model,
+        frames,
+        keys,
+        batch_size=opts.batch_size,
+        epochs=epochs,
+        lr=opts.lr * 0.5,
+        seed=opts.seed + 1,
+        device=device,
+        loss_kind=opts.loss,
+        on_step=lambda _stats: quant.apply_masks(model, masks),
+    )
+    for _ in progress.iter(range(epochs), "fine-tuning after pruning"):
+        tuner.run_epoch()
+    quant.apply_masks(model, masks)
+
+
+def _verify(output: Path, videos: list[Video], opts: EncodeOptions, progress: Progress):
+    """Decode the written file and measure it against the source frames."""
+    from dnerv_codec.decoder import DnervFile
+    from dnerv_codec.metrics import ms_ssim_rgb, psnr_rgb
+
+    psnrs, ssims, weights = [], [], []
+    with DnervFile(output, device=opts.device, keyframe_weights=opts.keyframe_weights) as f:
+        for v, video in enumerate(progress.iter(videos, "verifying")):
+            decoded = np.stack(list(f.frames(v)))
+            psnrs.append(psnr_rgb(video.frames, decoded))
+            ssims.append(ms_ssim_rgb(video.frames, decoded))
+            weights.append(video.num_frames)
+    return float(np.average(psnrs, weights=weights)), float(np.average(ssims, weights=weights))
