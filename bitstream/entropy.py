@@ -93,7 +93,7 @@ def _candidates(
     """(model id, parameter bytes, weights, total bits) for every model that can code ``z``."""
     raw_bits = 8.0 * math.ceil(count * span.bit_length() / 8)
     out: list[tuple[int, bytes, np.ndarray | None, float]] = [(_RAW, b"", None, raw_bits)]
-    if span < tables.MAX_ALPHABET:
+    if span < tables.MAX_ALPHABET and tables.alphabet_allowed(span + 1, count):
         counts = np.bincount(z, minlength=span + 1)
         for bits in _TABLE_BITS:
             weights = tables.scaled_counts(counts, bits)
@@ -236,9 +236,10 @@ def decode_symbols(
         if span < (1 << span.bit_length()) - 1 and int(v.max()) > span:
             raise FormatError(f"{what}: raw value above the declared range")
         return (v + np.uint64(lo % (1 << 64))).view(np.int64)
-    if span >= tables.MAX_ALPHABET:
+    if span >= tables.MAX_ALPHABET or not tables.alphabet_allowed(span + 1, count):
         raise FormatError(
-            f"{what}: ANS model over {span + 1} symbols (limit {tables.MAX_ALPHABET})"
+            f"{what}: ANS model over {span + 1} values for {count} symbols "
+            f"(at most min({tables.MAX_ALPHABET}, 2 * count + 256))"
         )
     weights = _read_weights(r, model_id, span + 1, what)
     body = r.take(r.remaining)
@@ -262,7 +263,8 @@ def describe(data: bytes) -> dict[str, object]:
     r, model_id, count, lo, span = _parse_header(data, "symbols")
     header_end = r.pos
     table = 0
-    if model_id in (_CATEGORICAL, _LAPLACE, _GAUSSIAN) and 0 < span < tables.MAX_ALPHABET:
+    ans = model_id in (_CATEGORICAL, _LAPLACE, _GAUSSIAN)
+    if ans and span < tables.MAX_ALPHABET and tables.alphabet_allowed(span + 1, count):
         _read_weights(r, model_id, span + 1, "symbols")
         table = r.pos - header_end
     return {

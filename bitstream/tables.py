@@ -22,8 +22,15 @@ from bitstream.errors import FormatError
 
 PRECISION = 24  # bits of the quantised frequencies (constriction's default for Categorical)
 MAX_ALPHABET = 1 << 16  # largest alphabet an ANS model may use
+
+
+def alphabet_allowed(n: int, count: int) -> bool:
+    """ANS models need ``2 <= n <= MAX_ALPHABET`` and ``n <= 2 * count + 256``: the work of
+    building a model is then bounded by the symbols it decodes, not by a few parameter bytes."""
+    return 2 <= n <= MAX_ALPHABET and n <= 2 * count + 256
+
+
 ONE = 1 << 32  # fixed-point one of the parametric decay parameters
-MAX_TAIL = 1024  # parametric weights are 0 beyond this distance from the center (bounds the work)
 
 
 def quantized_frequencies(weights: np.ndarray) -> np.ndarray:
@@ -72,11 +79,11 @@ def laplace_weights(n: int, center: int, decay: int) -> np.ndarray:
     """Two-sided geometric weights ``W(|i - center|)`` for i in 0..n-1.
 
     ``W(0) = 2**32`` and ``W(k+1) = (W(k) * decay) >> 32``: the quantised Laplace with
-    ``decay / 2**32 = exp(-1/b)``, in integer arithmetic. ``W(k) = 0`` for ``k > MAX_TAIL``.
+    ``decay / 2**32 = exp(-1/b)``, in integer arithmetic.
     """
     _check_params(n, center, decay)
-    span = min(max(center, n - 1 - center), MAX_TAIL)
-    table = [0] * (span + 2)  # the last entry stays 0: every distance > span maps to it
+    span = max(center, n - 1 - center)
+    table = [0] * (span + 1)
     w = ONE
     for k in range(span + 1):
         if w == 0:
@@ -92,11 +99,10 @@ def gaussian_weights(n: int, center: int, decay: int) -> np.ndarray:
     ``G(0) = 2**32``, ``M(0) = decay``, ``q2 = (decay * decay) >> 32``;
     ``G(k+1) = (G(k) * M(k)) >> 32`` and ``M(k+1) = (M(k) * q2) >> 32``. With
     ``q = exp(-1 / (2 sigma**2))`` this is the quantised Gaussian, in integer arithmetic.
-    ``G(k) = 0`` for ``k > MAX_TAIL``.
     """
     _check_params(n, center, decay)
-    span = min(max(center, n - 1 - center), MAX_TAIL)
-    table = [0] * (span + 2)  # the last entry stays 0: every distance > span maps to it
+    span = max(center, n - 1 - center)
+    table = [0] * (span + 1)
     g, m, q2 = ONE, decay, (decay * decay) >> 32
     for k in range(span + 1):
         if g == 0:
@@ -117,8 +123,7 @@ def _check_params(n: int, center: int, decay: int) -> None:
 
 
 def _mirror(one_sided: np.ndarray, n: int, center: int) -> np.ndarray:
-    distance = np.minimum(np.abs(np.arange(n) - center), one_sided.size - 1)
-    return one_sided[distance]
+    return one_sided[np.abs(np.arange(n) - center)]
 
 
 def fit_laplace(counts: np.ndarray) -> list[tuple[int, int]]:
