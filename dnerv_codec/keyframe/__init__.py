@@ -51,6 +51,8 @@ from dnerv_codec.keyframe.classical import (
 DEFAULT_CODEC = "hevc-intra"
 DEFAULT_QUALITY = 8
 
+CLASSICAL_CODECS = ("png", "hevc-intra", "vvc-intra", "avif")  # need no weights
+
 _Factory = Callable[[int, "str | Path | None", str], KeyframeCodec]
 _REGISTRY: dict[str, tuple[tuple[int, int], _Factory]] = {}
 
@@ -130,9 +132,23 @@ def get_codec(
     (lo, hi), factory = _lookup(name)
     if isinstance(quality, bool) or not isinstance(quality, int) or not lo <= quality <= hi:
         raise InputError(f"keyframe codec {name}: quality {quality!r} is not in {lo}..{hi}")
-    if weights is not None and name in ("png", "hevc-intra", "vvc-intra", "avif"):
+    if weights is not None and name in CLASSICAL_CODECS:
         raise InputError(f"keyframe codec {name} takes no weights (got {weights})")
     return factory(quality, weights, device)
+
+
+def weights_present(name: str, quality: int) -> bool:
+    """True if pretrained weights of learned codec ``name`` at ``quality`` are in the hub cache.
+
+    Lets a caller prefer a learned codec where its weights were installed; always False for
+    classical codecs (they need none). Never downloads anything.
+    """
+    lo, hi = quality_range(name)
+    if name in CLASSICAL_CODECS or not lo <= quality <= hi:
+        return False
+    from dnerv_codec.keyframe.weights import hub_cache_path
+
+    return hub_cache_path(name, quality).is_file()
 
 
 def _lookup(name: str) -> tuple[tuple[int, int], _Factory]:
@@ -145,6 +161,7 @@ def _lookup(name: str) -> tuple[tuple[int, int], _Factory]:
 
 
 __all__ = [
+    "CLASSICAL_CODECS",
     "DEFAULT_CODEC",
     "DEFAULT_QUALITY",
     "KeyframeCodec",
@@ -154,4 +171,5 @@ __all__ = [
     "get_codec",
     "quality_range",
     "register",
+    "weights_present",
 ]
