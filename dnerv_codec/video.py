@@ -175,17 +175,22 @@ def _is_image_folder(folder: Path) -> bool:
     return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
 
 
-def read_inputs(inputs: Sequence[str | Path], max_frames: int | None = None) -> list[Video]:
+def read_inputs(inputs: Sequence[str | Path | Video], max_frames: int | None = None) -> list[Video]:
     """Read what a user named on the command line into a video set.
 
-    Each input is a video file, a folder of frames (one video), or a folder of video files
-    (each one a video of the set). Names are made unique by suffixing ``-2``, ``-3``...
+    Each input is a video file, a folder of frames (one video), a folder of video files
+    (each one a video of the set), or an already decoded :class:`Video`. Names are made unique
+    by suffixing ``-2``, ``-3``...
 
     Raises:
         InputError: a path is missing, unreadable, or holds nothing usable.
     """
     videos: list[Video] = []
     for item in inputs:
+        if isinstance(item, Video):
+            frames = item.frames[:max_frames] if max_frames else item.frames
+            videos.append(Video(item.name, frames, item.fps))
+            continue
         path = Path(item)
         if path.is_dir():
             if _is_image_folder(path):

@@ -179,6 +179,7 @@ BUILTIN_CODECS: dict[str, str] = {
     "x265": "dnerv_codec.rd.ffmpeg_codecs:X265",
     "vvc": "dnerv_codec.rd.ffmpeg_codecs:VVC",
     "av1": "dnerv_codec.rd.ffmpeg_codecs:AV1",
+    "dnerv": "dnerv_codec.rd.dnerv_adapter:DnervCodec",
 }
 
 
