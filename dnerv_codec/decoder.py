@@ -22,10 +22,10 @@ import torch
 from bitstream import ids
 from bitstream.container import ContainerReader
 from bitstream.keyframes import KeyframeIndex
-from bitstream.meta import decode_meta
+from bitstream.meta import decode_meta, validate_metadata
 from bitstream.weights import unpack_weights
 from dnerv_codec.clips import clip_inputs, clips_covering, clips_of
-from dnerv_codec.errors import FormatError, InputError
+from dnerv_codec.errors import DnervError, FormatError, InputError
 from dnerv_codec.geometry import Geometry, from_patches, to_patches
 from dnerv_codec.model import model_from_config
 from dnerv_codec.quant import records_to_state
@@ -101,7 +101,7 @@ class DnervFile:
         self.half, self.batch = half, batch
         self._reader = ContainerReader(self.path)
         try:
-            self.meta = decode_meta(self._reader.read_section(SECTION_METADATA))
+            self.meta = validate_metadata(decode_meta(self._reader.read_section(SECTION_METADATA)))
             self.videos = _meta_videos(self.meta)
             self.clip_length = int(self.meta["clip_length"])
             self.geometry = Geometry.from_meta(self.meta["geometry"])
@@ -131,7 +131,18 @@ class DnervFile:
     def model(self) -> torch.nn.Module:
         if self._model is None:
             records = unpack_weights(self._reader.read_section(SECTION_WEIGHTS))
-            model = model_from_config(self.meta["model"]["config"])
+            stored = sum(int(np.prod(r.shape)) for r in records)
+            config = self.meta["model"].get("config")
+            try:
+                with torch.device("meta"):  # size the network before allocating it
+                    expected = sum(p.numel() for p in model_from_config(config).parameters())
+            except (DnervError, KeyError, TypeError, ValueError) as exc:
+                raise FormatError(f"metadata: bad model configuration ({exc})") from None
+            if expected != stored:
+                raise FormatError(
+                    f"weights section holds {stored} values, the model needs {expected}"
+                )
+            model = model_from_config(config)
             try:
                 model.load_state_dict(records_to_state(records))
             except RuntimeError as exc:
