@@ -1,0 +1,230 @@
+"""Fitting a D-NeRV network to a set of videos (He et al., CVPR 2023, https://arxiv.org/abs/2303.14124).
+
+Training is overfitting: the network learns the videos it will encode. This module holds the
+official loss and learning-rate schedule and a small, file-free trainer; the encoder adds progress
+bars, checkpoints and time budgets around it. The decoder never imports this module.
+
+Round trip::
+
+    model = build_model("tiny")                       # seed torch before this for reproducible init
+    frames = [torch.randint(0, 256, (9, 32, 48, 3), dtype=torch.uint8)]
+    keys = [frames[0][[0, 8]].permute(0, 3, 1, 2)]    # decoded keyframes 0 and 8 (here: lossless)
+    trainer = Trainer(model, frames, keys, batch_size=1, epochs=2, seed=0)
+    stats = trainer.run_epoch()                       # {"loss": ..., "psnr": ..., ...}
+    assert trainer.epoch == 1
+
+Differences from the official ``train.py``: the last partial batch of an epoch is kept (the official
+loader drops it, so every epoch left a clip out), and the shuffling uses a generator held in the
+trainer's state, so a resumed run continues exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pytorch_msssim import ssim
+from torch import Tensor
+
+from .clips import clip_inputs, clips_of
+from .errors import InputError
+from .model import DNeRV
+
+LOSS_KINDS = ("uvg", "ucf")
+
+
+def dnerv_loss(pred: Tensor, target: Tensor, mask: Tensor, kind: str = "uvg") -> Tensor:
+    """The official D-NeRV loss over the real (unmasked) frames of a batch of clips.
+
+    ``uvg``: 0.7 * L1 + 0.3 * (1 - SSIM); ``ucf``: MSE + 0.03 * (1 - SSIM). SSIM as pytorch_msssim's
+    ``ssim`` (11x11 Gaussian window, sigma 1.5, data_range 1), averaged over the selected frames.
+
+    Args:
+        pred, target: ``(B, T, 3, H, W)`` in [0, 1].
+        mask: ``(B, T)`` bool, False for padded frames past the end of a video.
+    """
+    p, y = pred[mask].float(), target[mask].float()  # (n, 3, H, W)
+    s = 1 - ssim(p, y, data_range=1.0, size_average=True, win_size=11, win_sigma=1.5)
+    if kind == "uvg":
+        return 0.7 * (p - y).abs().mean() + 0.3 * s
+    if kind == "ucf":
+        return F.mse_loss(p, y) + 0.03 * s
+    raise InputError(f"unknown loss kind {kind!r}; choose one of {LOSS_KINDS}")
+
+
+def lr_at(step: int, total_steps: int, base_lr: float = 5e-4, warmup: float = 0.2) -> float:
+    """Official per-iteration schedule: linear warm-up from 0.1 * lr over the first ``warmup``
+    fraction of the steps, then cosine decay to 0."""
+    w = warmup * total_steps
+    if step < w:
+        return base_lr * (0.1 + 0.9 * step / w)
+    return base_lr * 0.5 * (1 + math.cos(math.pi * (step - w) / max(total_steps - w, 1e-12)))
+
+
+@torch.no_grad()
+def frame_psnr(pred: Tensor, target: Tensor) -> Tensor:
+    """Per-frame PSNR in dB of ``(..., 3, H, W)`` images in [0, 1] (MSE floored at 1e-10)."""
+    mse = (pred.float() - target.float()).pow(2).mean(dim=(-3, -2, -1))
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
+def _chw_uint8(x: Tensor | np.ndarray) -> Tensor:
+    x = torch.as_tensor(x)
+    if x.ndim != 4 or 3 not in (x.shape[1], x.shape[-1]):
+        raise InputError(f"frames must be (N, H, W, 3) or (N, 3, H, W), got {tuple(x.shape)}")
+    return (x if x.shape[1] == 3 else x.permute(0, 3, 1, 2)).contiguous()
+
+
+def _as_float01(x: Tensor | np.ndarray) -> Tensor:
+    x = _chw_uint8(x)
+    return x.float() / 255 if x.dtype == torch.uint8 else x.float()
+
+
+class Trainer:
+    """Fits a :class:`DNeRV` to videos: AdamW (0.9, 0.999), weight decay 0, official schedule.
+
+    Args:
+        model: the network (its frame size = the frames' padded size).
+        frames: per video, uint8 ``(N_v, H, W, 3)`` or ``(N_v, 3, H, W)``.
+        keyframes: per video, the *decoded* keyframes ``(K_v, 3, H, W)`` (uint8, or float in [0, 1])
+            at :func:`dnerv_codec.clips.keyframe_frames` positions.
+        batch_size: clips per step; epochs: total epochs (sets the schedule); lr: base rate.
+        seed: seeds the clip shuffling (the model's init is the caller's: seed before building it).
+        device: where to train; amp: autocast (bf16 where supported, else fp16) -- default on CUDA.
+        loss_kind: "uvg" or "ucf"; on_step: called after every step with a dict of step stats.
+    """
+
+    def __init__(
+        self,
+        model: DNeRV,
+        frames: Sequence[Tensor | np.ndarray],
+        keyframes: Sequence[Tensor | np.ndarray],
+        *,
+        batch_size: int = 1,
+        epochs: int = 1,
+        lr: float = 5e-4,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        loss_kind: str = "uvg",
+        warmup: float = 0.2,
+        amp: bool | None = None,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+    ):
+        if len(frames) != len(keyframes) or not frames:
+            raise InputError("need one keyframe tensor per video and at least one video")
+        if loss_kind not in LOSS_KINDS or batch_size < 1 or epochs < 1:
+            raise InputError(f"bad trainer options: {loss_kind=}, {batch_size=}, {epochs=}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.T = model.T
+        self.frames = [_chw_uint8(f) for f in frames]
+        self.keyframes = [model.normalize(_as_float01(k)).to(self.device) for k in keyframes]
+        self._index_clips()
+        self.batch_size, self.epochs, self.lr, self.seed = batch_size, epochs, lr, seed
+        self.loss_kind, self.warmup, self.on_step = loss_kind, warmup, on_step
+        self.amp = self.device.type == "cuda" if amp is None else amp
+        self.opt = torch.optim.AdamW(
+            model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
+        )
+        self.gen = torch.Generator().manual_seed(seed)
+        self.epoch = 0
+        self.step = 0
+
+    def _index_clips(self) -> None:
+        """Precompute every clip's frame indices, mask, t, pos and keyframe indices."""
+        H, W = self.model.frame_size
+        rows = []
+        for v, (f, k) in enumerate(zip(self.frames, self.keyframes, strict=True)):
+            if tuple(f.shape[-2:]) != (H, W) or tuple(k.shape[-2:]) != (H, W):
+                raise InputError(f"video {v}: frames and keyframes must be padded to {H}x{W}")
+            clips = clips_of(len(f), self.T)
+            if k.shape[0] != clips[-1].key_end_index + 1:
+                raise InputError(f"video {v}: expected {clips[-1].key_end_index + 1} keyframes")
+            for c in clips:
+                idx, mask, t, pos = clip_inputs(c, len(f), self.T)
+                rows.append((v, idx, mask, t, pos, c.key_start_index, c.key_end_index))
+        self.clips = rows
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.clips) / self.batch_size)  # the last partial batch is kept
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+    def _batch(self, ids: list[int]) -> tuple[Tensor, ...]:
+        rows = [self.clips[i] for i in ids]
+        target = torch.stack([self.frames[r[0]][torch.from_numpy(r[1])] for r in rows])
+        key = torch.stack([self.keyframes[r[0]][[r[5], r[6]]] for r in rows])  # (B, 2, 3, H, W)
+        mask, t, pos = (torch.from_numpy(np.stack([r[j] for r in rows])) for j in (2, 3, 4))
+        dev = self.device
+        target = target.to(dev).float() / 255  # (B, T, 3, H, W)
+        return key, t.to(dev), pos.to(dev), target, mask.to(dev)
+
+    def _autocast(self):
+        if not self.amp:
+            return nullcontext()
+        dt = torch.bfloat16
+        if self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            dt = torch.float16
+        return torch.autocast(self.device.type, dtype=dt)
+
+    def run_epoch(self) -> dict[str, float]:
+        """Train one epoch over all clips in a seeded random order; returns mean loss and PSNR."""
+        if self.epoch >= self.epochs:
+            raise InputError(f"training already finished ({self.epochs} epochs)")
+        self.model.train()
+        order = torch.randperm(len(self.clips), generator=self.gen).tolist()
+        losses, psnrs, t0 = [], [], time.perf_counter()
+        for b in range(self.steps_per_epoch):
+            key, t, pos, target, mask = self._batch(order[b * self.batch_size :][: self.batch_size])
+            lr = lr_at(self.step, self.total_steps, self.lr, self.warmup)
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            with self._autocast():
+                pred = self.model(key, t, pos)  # (B, T, 3, H, W)
+            loss = dnerv_loss(pred, target, mask, self.loss_kind)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            self.step += 1
+            losses.append(loss.item())
+            psnrs.append(frame_psnr(pred.detach(), target)[mask])
+            if self.on_step is not None:
+                self.on_step({"epoch": self.epoch, "step": self.step, "loss": losses[-1], "lr": lr})
+        self.epoch += 1
+        return {
+            "epoch": self.epoch,
+            "loss": float(np.mean(losses)),
+            "psnr": torch.cat(psnrs).mean().item(),
+            "lr": lr,
+            "seconds": time.perf_counter() - t0,
+        }
+
+    def fit(self) -> list[dict[str, float]]:
+        """Run the remaining epochs."""
+        return [self.run_epoch() for _ in range(self.epoch, self.epochs)]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: model, optimiser, counters and the shuffling RNG."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "rng": self.gen.get_state(),
+            "options": {"batch_size": self.batch_size, "epochs": self.epochs, "lr": self.lr},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.gen.set_state(state["rng"])
