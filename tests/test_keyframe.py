@@ -45,6 +45,10 @@ def test_available_lists_every_codec_in_id_order():
     assert lo <= DEFAULT_QUALITY <= hi
 
 
+def test_numpy_integer_qualities_are_accepted():
+    assert get_codec("avif", np.int64(3)).quality == 3
+
+
 def test_quality_ranges():
     assert quality_range("png") == (1, 1)
     assert quality_range("hevc-intra") == (1, 12)

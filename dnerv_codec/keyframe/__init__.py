@@ -32,6 +32,7 @@ cheng2020-anchor      1..6     CompressAI zoo quality, mse (the paper's codec)
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,8 +47,9 @@ from dnerv_codec.keyframe.classical import (
     VvcIntra,
 )
 
-# Chosen by benchmarks/keyframe_bench.py among codecs that need no downloaded weights; see
-# benchmarks/RESULTS.md, section "Keyframe codecs".
+# Chosen by benchmarks/keyframe_bench.py among codecs that need no downloaded weights: fewest bits
+# at PSNR-RGB 33-38 dB on both sample clips among codecs encoding a 720p keyframe in <= 2 s; q8
+# (QP 30) is the lowest quality at >= 35 dB on them. See benchmarks/RESULTS.md, "Keyframe codecs".
 DEFAULT_CODEC = "hevc-intra"
 DEFAULT_QUALITY = 8
 
@@ -130,8 +132,11 @@ def get_codec(
         WeightsError: a learned codec's weights cannot be found or loaded.
     """
     (lo, hi), factory = _lookup(name)
-    if isinstance(quality, bool) or not isinstance(quality, int) or not lo <= quality <= hi:
+    if isinstance(quality, bool) or not isinstance(quality, numbers.Integral):
+        raise InputError(f"keyframe codec {name}: quality {quality!r} is not an integer")
+    if not lo <= int(quality) <= hi:
         raise InputError(f"keyframe codec {name}: quality {quality!r} is not in {lo}..{hi}")
+    quality = int(quality)
     if weights is not None and name in CLASSICAL_CODECS:
         raise InputError(f"keyframe codec {name} takes no weights (got {weights})")
     return factory(quality, weights, device)
