@@ -116,16 +116,6 @@ def check_data(data: list[bytes]) -> list[bytes]:
     return [bytes(d) for d in data]
 
 
-def pad_to(frames: np.ndarray, multiple: int) -> np.ndarray:
-    """Edge-replicate ``(..., H, W, C)`` frames up to the next multiple of ``multiple``."""
-    h, w = frames.shape[-3:-1]
-    ph, pw = -h % multiple, -w % multiple
-    if ph == 0 and pw == 0:
-        return frames
-    pad = [(0, 0)] * (frames.ndim - 3) + [(0, ph), (0, pw), (0, 0)]
-    return np.pad(frames, pad, mode="edge")
-
-
 def _describe(x: object) -> str:
     if isinstance(x, np.ndarray):
         return f"{x.dtype} array of shape {x.shape}"
