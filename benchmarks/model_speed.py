@@ -43,20 +43,29 @@ def _inputs(model, batch: int, seed: int = 0):
     return key, t, pos, target
 
 
-def train_step(run, opt, key, t, pos, target, mask) -> float:
-    t0 = time.perf_counter()
-    loss = dnerv_loss(run(key, t, pos), target, mask)
+def _autocast(label: str):
+    bf16 = label.endswith("bf16")
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
+
+def train_step(label, run, opt, key, t, pos, target, mask) -> tuple[float, float]:
+    """Wall and process CPU seconds of one forward + loss + backward + AdamW step."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    with _autocast(label):
+        out = run(key, t, pos)
+    loss = dnerv_loss(out, target, mask)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 @torch.no_grad()
-def infer_step(run, key, t, pos) -> float:
-    t0 = time.perf_counter()
-    run(key, t, pos)
-    return time.perf_counter() - t0
+def infer_step(label, run, key, t, pos) -> tuple[float, float]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    with _autocast(label):
+        run(key, t, pos)
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def bench_preset(name: str, args) -> list[str]:
@@ -67,6 +76,8 @@ def bench_preset(name: str, args) -> list[str]:
     variants = {"plain": build_model(name, fast=False), "fast": build_model(name, fast=True)}
     if args.compile:
         variants["fast+compile"] = build_model(name, fast=True)
+    if args.bf16:
+        variants["fast+bf16"] = build_model(name, fast=True)
     runs, opts = {}, {}
     for label, m in variants.items():
         m.load_state_dict(ref.state_dict())
@@ -78,25 +89,32 @@ def bench_preset(name: str, args) -> list[str]:
     infer = {k: [] for k in variants}
     for i in range(args.train_steps + 1):  # the first round warms up and is not counted
         for k in variants:
-            dt = train_step(runs[k], opts[k], key, t, pos, target, mask)
+            dt = train_step(k, runs[k], opts[k], key, t, pos, target, mask)
             train[k] += [dt] if i else []
     for m in variants.values():
         m.eval()
     for i in range(args.infer_steps + 1):
         for k in variants:
-            dt = infer_step(runs[k], key, t, pos)
+            dt = infer_step(k, runs[k], key, t, pos)
             infer[k] += [dt] if i else []
     frames = args.batch * ref.T
     H, W = ref.frame_size
     off = OFFICIAL.get(name)
     rows = []
+    n = args.threads
+
+    def cell(times: list[tuple[float, float]]) -> str:
+        wall = [w for w, _ in times]
+        cpu = statistics.median(c for _, c in times) / n  # CPU seconds per thread
+        return (
+            f"{frames / statistics.median(wall):.2f} ({frames / min(wall):.2f}) | "
+            f"{frames / cpu:.2f}"
+        )
+
     for k in variants:
-        tr, inf = train[k], infer[k]
         rows.append(
-            f"| {name} | {H}x{W} | {ref.num_parameters():,} | {k} | "
-            f"{frames / statistics.median(tr):.2f} ({frames / min(tr):.2f}) | "
-            f"{frames / statistics.median(inf):.2f} ({frames / min(inf):.2f}) | "
-            f"{f'{off[0]} / {off[1]}' if off else '-'} |"
+            f"| {name} | {H}x{W} | {ref.num_parameters():,} | {k} | {cell(train[k])} | "
+            f"{cell(infer[k])} | {f'{off[0]} / {off[1]}' if off else '-'} |"
         )
     return rows
 
@@ -109,15 +127,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train-steps", type=int, default=4)
     ap.add_argument("--infer-steps", type=int, default=6)
     ap.add_argument("--compile", action="store_true", help="also time torch.compile(fast model)")
+    ap.add_argument(
+        "--bf16", action="store_true", help="also time the fast model under bf16 autocast"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}")
     print(f"torch {torch.__version__}, threads {args.threads}, batch {args.batch} clip(s) of 8,")
     print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
     print(f"load average before: {os.getloadavg()}")
-    print("\nframes/s: median (best) over timed steps; official: train / infer frames/s\n")
-    print("| preset | size | params | mode | train frames/s | infer frames/s | official |")
-    print("|---|---|---|---|---|---|---|")
+    print("\nframes/s: wall median (best) over timed steps | per CPU-second of each thread")
+    print("(process CPU time / threads: what the step would take on idle cores with perfect")
+    print("parallelism); official: train / infer frames/s, wall, idle machine\n")
+    print(
+        "| preset | size | params | mode | train wall | train CPU | infer wall | infer CPU "
+        "| official |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in args.presets:
         print("\n".join(bench_preset(name, args)), flush=True)
     print(f"\nload average after: {os.getloadavg()}")

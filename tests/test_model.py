@@ -242,3 +242,18 @@ def test_official_interpolate_call_matches():
     official = F.interpolate(feat, scale_factor=(4, 1, 1), mode="trilinear")
     ours = interpolate_content(feat.transpose(1, 2), 8, fast=True).transpose(1, 2)
     torch.testing.assert_close(ours, official)
+
+
+def test_reduced_precision_runs_and_stays_close():
+    """bf16 autocast (GPU training, CPU option) and a half-precision model (GPU decoding)."""
+    torch.manual_seed(0)
+    model = build_model("tiny").eval()
+    key, t, pos = _inputs(model)
+    with torch.no_grad():
+        ref = model(key, t, pos)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = model(key, t, pos)
+        half = model.half()(key.half(), t, pos)
+    assert bf16.dtype == half.dtype == torch.float32
+    torch.testing.assert_close(bf16, ref, atol=2e-2, rtol=0)
+    torch.testing.assert_close(half, ref, atol=2e-3, rtol=0)

@@ -184,7 +184,8 @@ class DNeRV(nn.Module):
 
         kf = keyframes.flatten(0, 1).contiguous(memory_format=fmt)  # (2B, 3, H, W)
         levels = [f.unflatten(0, (B, 2)) for f in self.encoder(kf)]  # (B, 2, C_i, h_i, w_i)
-        x = self.stem(time_encoding(pos)).to(keyframes.dtype)  # (BT, fc_dim, fc_h, fc_w)
+        emb = time_encoding(pos).to(self.stem.fc1.weight.dtype)  # (B, T, 480), float32 math
+        x = self.stem(emb).to(keyframes.dtype)  # (BT, fc_dim, fc_h, fc_w)
         content = interpolate_content(levels[0], T, fast).flatten(0, 1)  # (BT, 64, fc_h, fc_w)
         x = torch.cat([x, content], dim=1)  # (BT, fc_dim + 64, fc_h, fc_w)
         x = instance_norm_clip(x, B).contiguous(memory_format=fmt)  # (BT, fc_dim + 64, ...)
@@ -196,12 +197,9 @@ class DNeRV(nn.Module):
 
         flow = self.flow_heads[-1](x)  # (BT, 4, H, W)
         rgb = warp_fuse(levels[-1], flow, t, fast)  # (BT, 3, H, W) fused warp of the keyframes
-        out = self.rgb_head(
-            torch.cat([x, rgb.contiguous(memory_format=fmt)], dim=1)
-        )  # (BT, 3, H, W)
-        out = (
-            out.float().reshape(B, T, 3, *self.frame_size) * self.std + self.mean
-        )  # (B, T, 3, H, W)
+        x = torch.cat([x, rgb.contiguous(memory_format=fmt)], dim=1)  # (BT, C + 3, H, W)
+        out = self.rgb_head(x).float().reshape(B, T, 3, *self.frame_size)  # (B, T, 3, H, W)
+        out = out * self.std.float() + self.mean.float()  # (B, T, 3, H, W)
         return out.clamp(0, 1).contiguous()
 
 

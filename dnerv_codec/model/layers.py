@@ -167,12 +167,15 @@ def warp_fuse(key: Tensor, flow: Tensor, t: Tensor, fast: bool) -> Tensor:
         flow: ``(B * T, 4, h, w)``: channels 0:2 flow to the start keyframe, 2:4 to the end one.
         t: ``(B, T)`` position of each frame between its keyframes.
     Returns:
-        ``(B * T, C, h, w)`` fused warp ``(1 - t) * warp(start) + t * warp(end)``.
+        ``(B * T, C, h, w)`` fused warp ``(1 - t) * warp(start) + t * warp(end)``, in key's dtype.
+        The warp itself always runs in float32: half-precision pixel coordinates would be off by
+        up to a quarter (fp16) or two (bf16) pixels at a width of 320.
     """
+    dtype, key, flow, t = key.dtype, key.float(), flow.float(), t.float()
     B, _, C, h, w = key.shape
     T = t.shape[1]
     norm = torch.tensor([w - 1, h - 1], dtype=flow.dtype, device=flow.device)
-    grid = pixel_grid(h, w, flow.device).to(flow.dtype)  # (h, w, 2)
+    grid = pixel_grid(h, w, flow.device)  # (h, w, 2)
     f = flow.reshape(B, T, 2, 2, h, w).permute(0, 2, 1, 4, 5, 3)  # (B, 2, T, h, w, xy)
     coords = 2 * (grid + f) / norm - 1  # (B, 2, T, h, w, 2)
     tw = t.to(key.dtype).reshape(B, T, 1, 1, 1)  # (B, T, 1, 1, 1)
@@ -187,14 +190,14 @@ def warp_fuse(key: Tensor, flow: Tensor, t: Tensor, fast: bool) -> Tensor:
         fused = torch.lerp(
             ws, we, tw.reshape(B, 1, T, 1, 1).expand(B, 1, T, h, 1).reshape(B, 1, T * h, 1)
         )
-        return fused.reshape(B, C, T, h, w).transpose(1, 2).reshape(B * T, C, h, w)
+        return fused.reshape(B, C, T, h, w).transpose(1, 2).reshape(B * T, C, h, w).to(dtype)
     warped = []
     for k in range(2):  # as the official WarpKeyframe: expand the keyframe over T frames
         src = key[:, k, None].expand(B, T, C, h, w).reshape(B * T, C, h, w)
         g = coords[:, k].reshape(B * T, h, w, 2)
         warped.append(F.grid_sample(src, g, padding_mode="border", align_corners=True))
     tw = tw.reshape(B * T, 1, 1, 1)
-    return warped[0] * (1 - tw) + warped[1] * tw  # (BT, C, h, w)
+    return (warped[0] * (1 - tw) + warped[1] * tw).to(dtype)  # (BT, C, h, w)
 
 
 # --------------------------------------------------------------------------- decoder block
