@@ -198,3 +198,13 @@ def test_annexb_split_drops_access_unit_delimiters():
     assert units[0] == b"".join(
         b"\x00\x00\x01" + n for n in [vps, sps, pps, slice_first, slice_next]
     )
+
+
+@pytest.mark.parametrize("module", ["__init__", "base", "classical", "color"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    name = "dnerv_codec.keyframe" + ("" if module == "__init__" else f".{module}")
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.failed == 0 and result.attempted > 0
