@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -116,12 +117,24 @@ def _find_state_dict(name: str, quality: int, weights: str | Path | None) -> dic
 
 
 def _reachable(url: str) -> bool:
+    """True if ``url``'s host accepts a TCP connection within CONNECT_TIMEOUT_S, DNS included.
+
+    The probe runs in a daemon thread because the socket timeout does not bound name resolution.
+    """
     host = urlparse(url).hostname or ""
-    try:
-        with socket.create_connection((host, 443), timeout=CONNECT_TIMEOUT_S):
-            return True
-    except OSError:
-        return False
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, 443), timeout=CONNECT_TIMEOUT_S):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(CONNECT_TIMEOUT_S)
+    return bool(answer and answer[0])
 
 
 def _load_file(path: Path) -> dict:
