@@ -26,6 +26,7 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputError
@@ -197,8 +198,14 @@ class DNeRV(nn.Module):
 
         flow = self.flow_heads[-1](x)  # (BT, 4, H, W)
         rgb = warp_fuse(levels[-1], flow, t, fast)  # (BT, 3, H, W) fused warp of the keyframes
-        x = torch.cat([x, rgb.contiguous(memory_format=fmt)], dim=1)  # (BT, C + 3, H, W)
-        out = self.rgb_head(x).float().reshape(B, T, 3, *self.frame_size)  # (B, T, 3, H, W)
+        if fast:  # conv1 of the head split over [x, rgb]: no concatenated copy at full size
+            head, C = self.rgb_head, x.shape[1]
+            w1 = head.conv1.weight  # (C' , C + 3, 1, 1)
+            y = F.conv2d(x, w1[:, :C], head.conv1.bias).add_(F.conv2d(rgb.to(x.dtype), w1[:, C:]))
+            out = head.conv2(F.gelu(y))  # (BT, 3, H, W)
+        else:
+            out = self.rgb_head(torch.cat([x, rgb], dim=1))  # on (BT, C + 3, H, W)
+        out = out.float().reshape(B, T, 3, *self.frame_size)  # (B, T, 3, H, W)
         out = out * self.std.float() + self.mean.float()  # (B, T, 3, H, W)
         return out.clamp(0, 1).contiguous()
 
