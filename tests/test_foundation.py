@@ -55,3 +55,14 @@ def test_cli_help_does_not_import_torch():
         "    assert 'torch' not in sys.modules, 'dnerv --help imported torch'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_codecs_lists_keyframe_codecs_presets_and_rd_codecs(capsys):
+    from dnerv_codec.keyframe import available
+
+    assert main(["codecs"]) == 0
+    out = capsys.readouterr()
+    assert out.err == ""  # no third-party warnings
+    for name in [*available(), "uvg-xs", "demo", "x265"]:
+        assert name in out.out
+    assert "hevc-intra            id 2   quality 1..12  no weights needed  (default)" in out.out

@@ -113,7 +113,12 @@ def test_time_encoding_is_interleaved_sin_cos():
 
 @pytest.mark.parametrize(
     ("preset", "size"),
-    [("tiny", (144, 176)), ("tiny", (192, 320)), ("official-small", (48, 64))],
+    [
+        ("tiny", (144, 176)),
+        ("tiny", (192, 320)),
+        ("official-small", (48, 64)),
+        ("demo", (192, 320)),
+    ],
 )
 def test_output_shape_and_range(preset, size):
     torch.manual_seed(0)
@@ -227,7 +232,8 @@ def test_normalize_uses_config_mean_std():
 
 
 def test_registry():
-    assert {"uvg-xs", "ucf-m", "official-small", "tiny", "small"} <= set(preset_names())
+    assert {"uvg-xs", "ucf-m", "official-small", "tiny", "small", "demo"} <= set(preset_names())
+    assert count_parameters("demo") == 283_501  # the README's preset table
     with pytest.raises(ValueError, match="already registered"):
         register(PRESETS["tiny"])
     with pytest.raises(InputError, match="unknown preset"):

@@ -22,3 +22,6 @@ register("info", "dnerv_codec.commands.info", "info", "Show what is inside a .dn
 register("encode", "dnerv_codec.commands.encode", "encode", "Compress videos into a .dnerv file.")
 register("decode", "dnerv_codec.commands.decode", "decode", "Rebuild the frames of a .dnerv file.")
 register("rd", "dnerv_codec.commands.rd", "rd", "Rate-distortion curves against x264/x265/VVC/AV1.")
+register(
+    "codecs", "dnerv_codec.commands.codecs", "codecs", "List keyframe codecs, presets, RD codecs."
+)

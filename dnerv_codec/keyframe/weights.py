@@ -19,6 +19,7 @@ import hashlib
 import os
 import socket
 import threading
+import warnings
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -31,11 +32,19 @@ CONNECT_TIMEOUT_S = 3.0
 RANDOM_PREFIX = "random:"
 
 
+def _zoo():
+    """``compressai.zoo.image``, imported without the FutureWarning that its dependency
+    torch_geometric raises about ``torch.jit.script`` (noise for our users, not theirs to fix)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.script")
+        import compressai.zoo.image as zoo
+        import compressai.zoo.pretrained  # noqa: F401  (imported here for the same reason)
+    return zoo
+
+
 def zoo_url(name: str, quality: int) -> str:
     """CompressAI's download URL of the mse-trained ``name`` at ``quality``."""
-    from compressai.zoo.image import model_urls
-
-    return model_urls[name]["mse"][quality]
+    return _zoo().model_urls[name]["mse"][quality]
 
 
 def hub_cache_path(name: str, quality: int) -> Path:
@@ -50,9 +59,8 @@ def build_model(name: str, quality: int, weights: str | Path | None) -> torch.nn
     Raises:
         WeightsError: the weights cannot be found, read, or do not fit the model.
     """
-    from compressai.zoo.image import cfgs, model_architectures
-
-    arch = model_architectures[name]
+    zoo = _zoo()
+    cfgs, arch = zoo.cfgs, zoo.model_architectures[name]
     if isinstance(weights, str) and weights.startswith(RANDOM_PREFIX):
         seed = _parse_seed(weights)
         with torch.random.fork_rng(devices=[]):

@@ -113,3 +113,14 @@ register(Preset("tiny", 8, (2, 2, 2), (32, 48), None, "unit tests only"))
 register(
     Preset("small", 24, (4, 2, 2, 2), (192, 320), None, "CPU demo/benchmark size (multiple of 32)")
 )
+register(
+    Preset(
+        "demo",
+        16,
+        (4, 2, 2, 2),
+        (192, 320),
+        None,
+        "compact CPU preset for short clips and `make demo` (narrow encoder, stem and blocks)",
+        {"encoder_dim": 16, "stem_hidden": 64, "lower_width": 8},
+    )
+)
