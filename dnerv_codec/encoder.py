@@ -256,7 +256,9 @@ def encode(
         trainer.load_state_dict(ckpt.load_trainer())
     train_seconds = _train(trainer, opts, ckpt, progress)
     if opts.prune > 0:
-        _prune_and_finetune(model, frame_streams, key_streams, opts, device, progress)
+        _prune_and_finetune(
+            model, frame_streams, key_streams, opts, trainer.epoch, device, progress
+        )
 
     records = quant.quantize_state(model.state_dict(), opts.quant_bits, opts.quant_scheme)
     weights = pack_weights(records)
@@ -328,12 +330,15 @@ def _train(trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Prog
         raise _Interrupted()
 
     previous = signal.signal(signal.SIGTERM, on_term)
-    bar = progress.bar(total=opts.epochs, initial=trainer.epoch, desc="training", unit="epoch")
+    bar = progress.bar(total=trainer.epochs, initial=trainer.epoch, desc="training", unit="epoch")
+    first_epoch = trainer.epoch
     try:
-        while trainer.epoch < opts.epochs:
+        while trainer.epoch < trainer.epochs:
             stats = trainer.run_epoch()
             bar.update(1)
             elapsed = time.monotonic() - start
+            if opts.time_budget and trainer.epoch - first_epoch >= 2:  # the first epoch is slow
+                _fit_schedule_to_budget(trainer, opts.time_budget - elapsed, stats["seconds"], bar)
             postfix = {"loss": f"{stats['loss']:.4f}", "psnr": f"{stats['psnr']:.2f}"}
             if opts.time_budget:
                 postfix["left"] = f"{max(0.0, opts.time_budget - elapsed):.0f}s"
@@ -366,13 +371,32 @@ def _train(trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Prog
     return time.monotonic() - start
 
 
-def _prune_and_finetune(model, frames, keys, opts: EncodeOptions, device, progress) -> None:
-    """Global magnitude pruning, then fine-tuning with the mask held (NeRV's recipe)."""
+def _fit_schedule_to_budget(trainer, remaining: float, epoch_seconds: float, bar) -> None:
+    """Shorten the schedule so that warm-up and cosine decay end within the time budget.
+
+    The official schedule is defined over the epoch count; a budget that stops training midway
+    would stop it at a high learning rate. After each epoch (from the second on: the first carries
+    one-off start-up costs), the epochs that still fit in the ``remaining`` seconds at the last
+    epoch's duration bound the total. The total only ever shrinks, so the learning rates already
+    used stay valid, and a run whose epochs fit the budget is left alone.
+    """
+    fits = trainer.epoch + int(max(0.0, remaining) / max(epoch_seconds, 1e-9))
+    if fits < trainer.epochs:
+        trainer.epochs = fits
+        bar.total = fits
+        bar.refresh()
+
+
+def _prune_and_finetune(
+    model, frames, keys, opts: EncodeOptions, trained: int, device, progress
+) -> None:
+    """Global magnitude pruning, then fine-tuning with the mask held (NeRV's recipe): by default
+    for a tenth of the epochs trained."""
     from dnerv_codec.train import Trainer
 
     masks = quant.magnitude_masks(model, opts.prune)
     quant.apply_masks(model, masks)
-    epochs = opts.finetune_epochs or max(1, opts.epochs // 10)
+    epochs = opts.finetune_epochs or max(1, trained // 10)
     tuner = Trainer(
         model,
         frames,

@@ -227,4 +227,6 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        # A schedule shortened to fit a time budget stays shortened when the run resumes.
+        self.epochs = min(self.epochs, int(state["options"]["epochs"]))
         self.gen.set_state(state["rng"])

@@ -202,3 +202,32 @@ def test_bad_inputs_are_one_line_errors(clip, tmp_path, capsys):
     damaged.write_bytes(b"DNERV" + bytes(100))
     assert main(["decode", str(damaged), str(tmp_path / "d"), "-q"]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_time_budget_shortens_the_schedule_and_stops_in_time(clip, tmp_path):
+    report = dnerv_codec.encode(
+        [clip], tmp_path / "b.dnerv", epochs=100_000, time_budget=8, batch_size=1, verify=False,
+        **FAST,
+    )  # fmt: skip
+    assert 2 <= report.epochs < 100_000  # the schedule was fitted to the budget, then ran out
+    # it stops at the end of the epoch that crosses the budget (epochs take < 1.5 s here even
+    # on shared cores, after a first epoch of up to ~6 s start-up)
+    assert report.train_seconds < 8 + 8
+    assert (tmp_path / "b.dnerv").stat().st_size == report.bytes
+
+
+def test_schedule_fit_only_ever_shrinks():
+    from types import SimpleNamespace
+
+    from dnerv_codec.encoder import _fit_schedule_to_budget
+
+    bar = SimpleNamespace(total=None, refresh=lambda: None)
+    trainer = SimpleNamespace(epoch=3, epochs=100)
+    _fit_schedule_to_budget(trainer, remaining=8.0, epoch_seconds=1.0, bar=bar)
+    assert trainer.epochs == 3 + 8 and bar.total == 11  # 1 s per epoch, 8 s left
+    trainer = SimpleNamespace(epoch=3, epochs=5)
+    _fit_schedule_to_budget(trainer, remaining=8.0, epoch_seconds=1.0, bar=bar)
+    assert trainer.epochs == 5  # already fits: unchanged
+    trainer = SimpleNamespace(epoch=3, epochs=50)
+    _fit_schedule_to_budget(trainer, remaining=-2.0, epoch_seconds=1.0, bar=bar)
+    assert trainer.epochs == 3  # over budget: stop now
