@@ -37,9 +37,11 @@ from dnerv_codec.clips import CLIP_LENGTH, keyframe_frames
 from dnerv_codec.decoder import SECTION_KEYFRAMES, SECTION_METADATA, SECTION_WEIGHTS, resolve_device
 from dnerv_codec.errors import InputError, Interrupted, OutputExistsError
 from dnerv_codec.geometry import choose_geometry, to_patches
-from dnerv_codec.model import build_model, required_multiple
+from dnerv_codec.model import build_model, get_preset, required_multiple
 from dnerv_codec.progress import Progress
 from dnerv_codec.video import Video, read_inputs
+
+OFFICIAL_LR, OFFICIAL_BATCH = 5e-4, 2
 
 
 @dataclass
@@ -49,8 +51,8 @@ class EncodeOptions:
     preset: str = "small"
     epochs: int = 60
     time_budget: float | None = None  # seconds of training; stops with the best state so far
-    batch_size: int = 2  # clips per step
-    lr: float = 5e-4
+    batch_size: int | None = None  # clips per step; None: the preset's (else the official 2)
+    lr: float | None = None  # peak learning rate; None: the preset's (else the official 5e-4)
     loss: str = "uvg"
     keyframe_codec: str | None = None  # None: dnerv_codec.keyframe.DEFAULT_CODEC
     keyframe_quality: int | None = None
@@ -73,8 +75,8 @@ class EncodeOptions:
         checks = [
             (self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
             (self.time_budget is None or self.time_budget > 0, "--time-budget must be positive"),
-            (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
-            (self.lr > 0, f"--lr must be positive, got {self.lr}"),
+            (self.batch_size is None or self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.lr is None or self.lr > 0, f"--lr must be positive, got {self.lr}"),
             (0.0 <= self.prune < 1.0, f"--prune must be in [0, 1), got {self.prune}"),
             (2 <= self.quant_bits <= 16, f"--quant-bits must be in 2..16, got {self.quant_bits}"),
             (self.quant_scheme in quant.SCHEMES, f"--quant-scheme must be one of {quant.SCHEMES}"),
@@ -86,6 +88,11 @@ class EncodeOptions:
         for ok, message in checks:
             if not ok:
                 raise InputError(message)
+        training = get_preset(self.preset).training  # raises InputError on an unknown preset
+        if self.lr is None:
+            self.lr = float(training.get("lr", OFFICIAL_LR))
+        if self.batch_size is None:
+            self.batch_size = int(training.get("batch_size", OFFICIAL_BATCH))
 
 
 @dataclass
@@ -331,14 +338,16 @@ def _train(trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Prog
 
     previous = signal.signal(signal.SIGTERM, on_term)
     bar = progress.bar(total=trainer.epochs, initial=trainer.epoch, desc="training", unit="epoch")
-    first_epoch = trainer.epoch
+    epoch_seconds: list[float] = []  # after the first epoch of this run, which is slow
     try:
         while trainer.epoch < trainer.epochs:
             stats = trainer.run_epoch()
             bar.update(1)
             elapsed = time.monotonic() - start
-            if opts.time_budget and trainer.epoch - first_epoch >= 2:  # the first epoch is slow
-                _fit_schedule_to_budget(trainer, opts.time_budget - elapsed, stats["seconds"], bar)
+            epoch_seconds.append(stats["seconds"])
+            if opts.time_budget and len(epoch_seconds) >= 2:
+                mean = sum(epoch_seconds[1:]) / (len(epoch_seconds) - 1)
+                _fit_schedule_to_budget(trainer, opts.time_budget - elapsed, mean, bar)
             postfix = {"loss": f"{stats['loss']:.4f}", "psnr": f"{stats['psnr']:.2f}"}
             if opts.time_budget:
                 postfix["left"] = f"{max(0.0, opts.time_budget - elapsed):.0f}s"
@@ -376,8 +385,8 @@ def _fit_schedule_to_budget(trainer, remaining: float, epoch_seconds: float, bar
 
     The official schedule is defined over the epoch count; a budget that stops training midway
     would stop it at a high learning rate. After each epoch (from the second on: the first carries
-    one-off start-up costs), the epochs that still fit in the ``remaining`` seconds at the last
-    epoch's duration bound the total. The total only ever shrinks, so the learning rates already
+    one-off start-up costs), the epochs that still fit in the ``remaining`` seconds at the mean
+    epoch duration bound the total. The total only ever shrinks, so the learning rates already
     used stay valid, and a run whose epochs fit the budget is left alone.
     """
     fits = trainer.epoch + int(max(0.0, remaining) / max(epoch_seconds, 1e-9))

@@ -263,3 +263,24 @@ def test_reduced_precision_runs_and_stays_close():
     assert bf16.dtype == half.dtype == torch.float32
     torch.testing.assert_close(bf16, ref, atol=2e-2, rtol=0)
     torch.testing.assert_close(half, ref, atol=2e-3, rtol=0)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_rgb_skip_starts_from_the_fused_keyframes(fast):
+    """With rgb_skip (our compact presets) a head that outputs zero, and zero flow, give the
+    (1 - t, t) blend of the keyframes; the official presets keep the plain head."""
+    torch.manual_seed(0)
+    model = build_model("tiny", (32, 48), fast=fast)
+    assert model.config["rgb_skip"] and not build_model("official-small").config["rgb_skip"]
+    with torch.no_grad():
+        for head in [*model.flow_heads, model.rgb_head]:
+            head.conv2.weight.zero_()
+            head.conv2.bias.zero_()
+    frames01 = torch.rand(1, 2, 3, 32, 48)
+    t = torch.linspace(0, 1, 8)[None]
+    with torch.no_grad():
+        out = model(model.normalize(frames01), t, torch.rand(1, 8))
+    want = (1 - t)[..., None, None, None] * frames01[:, :1] + t[..., None, None, None] * frames01[
+        :, 1:
+    ]
+    torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5)

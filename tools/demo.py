@@ -77,5 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> int:
+    """main() with the CLI's error policy: one line on stderr, no traceback."""
+    from dnerv_codec.errors import DnervError
+
+    try:
+        return main()
+    except (DnervError, OSError) as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        print(f"demo: interrupted {exc}".rstrip(), file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -17,13 +17,9 @@ _D = EncodeOptions()
 @click.option("--epochs", type=int, default=_D.epochs, show_default=True)
 @click.option("--time-budget", type=float, help="Stop training after this many seconds.")
 @click.option(
-    "--batch-size",
-    type=int,
-    default=_D.batch_size,
-    show_default=True,
-    help="Clips per training step.",
+    "--batch-size", type=int, help="Clips per training step (default: the preset's, else 2)."
 )
-@click.option("--lr", type=float, default=_D.lr, show_default=True, help="Peak learning rate.")
+@click.option("--lr", type=float, help="Peak learning rate (default: the preset's, else 5e-4).")
 @click.option(
     "--loss",
     type=click.Choice(["uvg", "ucf"]),

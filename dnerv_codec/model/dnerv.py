@@ -59,6 +59,7 @@ _DEFAULTS: dict[str, Any] = {
     "embed_base": 1.25,
     "embed_levels": 240,
     "stem_hidden": 512,
+    "rgb_skip": False,  # not official: add the fused warped keyframes to the RGB head's output
     "mean": UVG_MEAN,
     "std": UVG_STD,
 }
@@ -95,6 +96,7 @@ def make_config(frame_size: tuple[int, int], fc_dim: int, strides: list[int], **
         fc_hw=[fc_h, fc_w],
         strides=[int(s) for s in strides],
         clip_length=int(cfg["clip_length"]),
+        rgb_skip=bool(cfg["rgb_skip"]),
         expansion=float(cfg["expansion"]),
         mean=[float(v) for v in cfg["mean"]],
         std=[float(v) for v in cfg["std"]],
@@ -205,6 +207,8 @@ class DNeRV(nn.Module):
             out = head.conv2(F.gelu(y))  # (BT, 3, H, W)
         else:
             out = self.rgb_head(torch.cat([x, rgb], dim=1))  # on (BT, C + 3, H, W)
+        if self.config["rgb_skip"]:  # the head predicts a correction to the fused warp
+            out = out + rgb.to(out.dtype)
         out = out.float().reshape(B, T, 3, *self.frame_size)  # (B, T, 3, H, W)
         out = out * self.std.float() + self.mean.float()  # (B, T, 3, H, W)
         return out.clamp(0, 1).contiguous()

@@ -27,7 +27,8 @@ class Preset:
     frame_size: tuple[int, int]
     keyframe_quality: int | None = None  # official keyframe codec quality, where it has one
     description: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # architecture options (make_config)
+    training: dict[str, Any] = field(default_factory=dict)  # encoder defaults: lr, batch_size
 
 
 PRESETS: dict[str, Preset] = {}
@@ -109,9 +110,28 @@ register(
         "the small config measured with the official code on 2 CPU cores (official-cpu.md)",
     )
 )
-register(Preset("tiny", 8, (2, 2, 2), (32, 48), None, "unit tests only"))
+# Our compact presets (not official): the RGB head adds its output to the fused warped keyframes
+# (``rgb_skip``), so training starts from the keyframe interpolation instead of from noise, and
+# they train with a higher learning rate and one clip per step (more steps on short clips).
+# Measured in benchmarks/RESULTS.md ("Compact presets").
+_COMPACT_TRAINING = {"lr": 2e-3, "batch_size": 1}
 register(
-    Preset("small", 24, (4, 2, 2, 2), (192, 320), None, "CPU demo/benchmark size (multiple of 32)")
+    Preset(
+        "tiny", 8, (2, 2, 2), (32, 48), None, "unit tests only", {"rgb_skip": True},
+        _COMPACT_TRAINING,
+    )
+)  # fmt: skip
+register(
+    Preset(
+        "small",
+        24,
+        (4, 2, 2, 2),
+        (192, 320),
+        None,
+        "CPU encodes of short clips (multiple of 64)",
+        {"rgb_skip": True},
+        _COMPACT_TRAINING,
+    )
 )
 register(
     Preset(
@@ -121,6 +141,7 @@ register(
         (192, 320),
         None,
         "compact CPU preset for short clips and `make demo` (narrow encoder, stem and blocks)",
-        {"encoder_dim": 16, "stem_hidden": 64, "lower_width": 8},
+        {"encoder_dim": 16, "stem_hidden": 64, "lower_width": 8, "rgb_skip": True},
+        _COMPACT_TRAINING,
     )
 )
