@@ -16,7 +16,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 CLIP = REPO / "data" / "bbb_320x180_64f.mp4"
-CRFS = (18, 23, 28, 33, 38, 43, 48)
+CRFS = (8, 12, 15, 18, 23, 28, 33, 38, 43, 48)  # 8-15: up to the rates D-NeRV needs here
 
 
 def _at_bpp(curve: dict, bpp: float) -> str:
