@@ -338,7 +338,7 @@ def _train(trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Prog
 
     previous = signal.signal(signal.SIGTERM, on_term)
     bar = progress.bar(total=trainer.epochs, initial=trainer.epoch, desc="training", unit="epoch")
-    epoch_seconds: list[float] = []  # after the first epoch of this run, which is slow
+    epoch_seconds: list[float] = []  # of this run; the mean skips the first (start-up costs)
     try:
         while trainer.epoch < trainer.epochs:
             stats = trainer.run_epoch()
