@@ -163,3 +163,12 @@ def test_frame_cache_reads_what_the_decoder_reads(clips, tmp_path):
     time.sleep(0.01)
     (clips[1] / "0000.png").touch()  # an edited input is another set
     assert framecache.cache_key(clips, 9) != key
+
+
+def test_one_process_with_the_cache_writes_the_same_file(clips, tmp_path):
+    fast = {"preset": "tiny", "keyframe_codec": "png", "keyframe_quality": 1, "quiet": True}
+    a, b = tmp_path / "a.dnerv", tmp_path / "b.dnerv"
+    common = {"epochs": 1, "seed": 5, "max_frames": 9, "verify": False, **fast}
+    dnerv_codec.encode(clips, a, **common)
+    dnerv_codec.encode(clips, b, cache_dir=str(tmp_path / "cache"), **common)
+    assert a.read_bytes() == b.read_bytes()
