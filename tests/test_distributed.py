@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -134,6 +135,35 @@ def test_kill_one_rank_then_resume(clips, tmp_path):
     )
     assert status.returncode == 0, status.stderr[-3000:]
     assert _quality(out, clips) > 10
+
+
+def test_a_rank_that_stops_answering_times_out(clips, tmp_path):
+    """A hung rank (SIGSTOP): the others give up after --dist-timeout with one line."""
+    ckpt = tmp_path / "ckpt"
+    args = [*map(str, clips), str(tmp_path / "h.dnerv"), "--epochs", "12", *FAST,
+            "--checkpoint-dir", str(ckpt), "--no-verify", "--dist-timeout", "10"]  # fmt: skip
+    proc = subprocess.Popen(_torchrun(2, *args), stderr=subprocess.PIPE, text=True, env=ENV)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while not (ckpt / "keyframes.bin").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    hung = _rank_pids(proc.pid)[1]
+    os.kill(hung, signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        while not any(ln.startswith("dnerv: ") for ln in lines) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        waited = time.monotonic() - stopped
+    finally:
+        os.kill(hung, signal.SIGKILL)  # torchrun would wait 30 s more for a stopped process
+        proc.wait(timeout=60)
+    errors = [ln for ln in lines if ln.startswith("dnerv: error:")]
+    assert errors and "rank 0 of 2" in errors[0] and "--resume" in errors[0], "".join(lines)
+    assert 5 < waited < 40  # the 10 s timeout (a wait may begin before the stop), plus slack
+    assert proc.returncode != 0
 
 
 def test_frame_cache_reads_what_the_decoder_reads(clips, tmp_path):
