@@ -141,8 +141,10 @@ def session(device: torch.device, timeout_s: float) -> Iterator[Context]:
         torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
     where = f"rank {rank} of {world}"
+    owned = not tdist.is_initialized()  # a caller's own group is used as it is, and kept
     try:
-        tdist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
+        if owned:
+            tdist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
     except (tdist.DistError, RuntimeError, ValueError) as exc:
         raise DistributedError(
             f"{where}: cannot join the process group: {_first_line(exc)}"
@@ -168,7 +170,8 @@ def session(device: torch.device, timeout_s: float) -> Iterator[Context]:
         ) from None
     finally:
         _current = Context(torch.device("cpu"))
-        tdist.destroy_process_group()
+        if owned:
+            tdist.destroy_process_group()
         signal.signal(signal.SIGTERM, previous)
 
 

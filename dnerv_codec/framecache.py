@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -81,7 +82,7 @@ def build(folder: Path, inputs: Sequence[str | Path], max_frames: int | None) ->
     """Decode the inputs one by one into ``folder`` (skipped when it is already complete)."""
     if (folder / "index.json").is_file():
         return
-    tmp = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
+    tmp = folder.parent / f".{folder.name}.{socket.gethostname()}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
