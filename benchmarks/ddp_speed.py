@@ -9,8 +9,9 @@ Runs the real encoder (``--no-verify``, PNG keyframes) as separate processes, in
 one process with 1 thread, one process with ``--procs`` threads, and ``--procs`` processes of
 1 thread each under torchrun (gloo). All use the same global batch, so they do the same steps.
 Throughput = epochs x frames / the encoder's reported training time (the first epoch included).
-Prints a markdown table (median over repeats) and the load average, since shared cores slow
-the figures down.
+Also gives the CPU seconds the whole command used (all its processes, start-up and keyframes
+included): on shared cores the wall-clock figures depend on the other jobs, the CPU time much
+less. Prints a markdown table (median over repeats) and the load average.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,7 +32,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _run(label: str, procs: int, threads: int, args: argparse.Namespace, out: Path) -> float:
+def _run(
+    label: str, procs: int, threads: int, args: argparse.Namespace, out: Path
+) -> tuple[float, float]:
+    """Training frames/s, and CPU seconds of the whole command (all its processes)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE")
     encode = [str(args.clip), str(out), "--preset", args.preset, "--epochs", str(args.epochs),
               "--batch-size", str(args.batch_size), "--max-frames", str(args.max_frames),
@@ -41,12 +46,15 @@ def _run(label: str, procs: int, threads: int, args: argparse.Namespace, out: Pa
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc_per_node", str(procs), "-m", "dnerv_codec", "encode", *encode]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     status = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(getattr(after, f) - getattr(before, f) for f in ("ru_utime", "ru_stime"))
     if status.returncode != 0:
         sys.exit(f"{label} failed:\n{status.stderr[-2000:]}")
     report = json.loads([ln for ln in status.stdout.splitlines() if ln.startswith("{")][-1])
     frames = sum(v["frames"] for v in report["videos"])
-    return args.epochs * frames / report["train_seconds"]
+    return args.epochs * frames / report["train_seconds"], cpu
 
 
 def main() -> None:
@@ -66,12 +74,15 @@ def main() -> None:
         (f"{n} processes x 1 thread (torchrun, gloo)", n, 1),
     ]
     speeds: dict[str, list[float]] = {c[0]: [] for c in configs}
+    cpus: dict[str, list[float]] = {c[0]: [] for c in configs}
     loads = [os.getloadavg()[0]]
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeat):
             for label, procs, threads in configs:
-                speeds[label].append(_run(label, procs, threads, args, Path(tmp) / "b.dnerv"))
+                speed, cpu = _run(label, procs, threads, args, Path(tmp) / "b.dnerv")
+                speeds[label].append(speed)
+                cpus[label].append(cpu)
                 loads.append(os.getloadavg()[0])
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {when}, "
@@ -81,12 +92,15 @@ def main() -> None:
         f"{args.epochs} epochs, global batch {args.batch_size}, {args.repeat} repeats"
     )
     base = statistics.median(speeds[configs[0][0]])
-    print("\n| run | training frames/s (median) | runs | vs 1 process x 1 thread |")
-    print("|---|---|---|---|")
+    print(
+        "\n| run | training frames/s (median) | runs | vs 1 process x 1 thread | CPU s, command |"
+    )
+    print("|---|---|---|---|---|")
     for label, _, _ in configs:
         med = statistics.median(speeds[label])
         runs = ", ".join(f"{s:.1f}" for s in speeds[label])
-        print(f"| {label} | {med:.1f} | {runs} | x{med / base:.2f} |")
+        cpu = statistics.median(cpus[label])
+        print(f"| {label} | {med:.1f} | {runs} | x{med / base:.2f} | {cpu:.0f} |")
     print(f"\n1-minute load average during the runs: {min(loads):.2f} to {max(loads):.2f}")
 
 

@@ -180,8 +180,12 @@ def encode(
         output: the .dnerv file to write (atomically; an existing file needs ``force=True``).
         **options: fields of :class:`EncodeOptions`.
 
+    Under torchrun (``WORLD_SIZE`` > 1) the processes encode the set together, rank 0 writing the
+    file: see :mod:`dnerv_codec.distributed`.
+
     Returns:
-        An :class:`EncodeReport` measured on the written file.
+        An :class:`EncodeReport` measured on the written file (on ranks other than 0 of a
+        distributed run: not verified, ``psnr`` None).
 
     Raises:
         InputError, OutputExistsError, WeightsError: bad inputs or options (before any work).
@@ -360,9 +364,12 @@ def _train(trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Prog
                 progress.write(f"time budget reached after {trainer.epoch} epochs")
                 break
     except (KeyboardInterrupt, _Interrupted):
+        if ckpt is None and opts.checkpoint_dir:  # a rank other than 0 of a distributed run
+            raise Interrupted("rank 0 keeps the checkpoints; rerun with --resume") from None
         if ckpt is None:
-            kept = "rank 0 keeps the checkpoints" if opts.checkpoint_dir else "no checkpoint kept"
-            raise Interrupted(f"{kept} (--checkpoint-dir makes a run resumable)") from None
+            raise Interrupted(
+                "no checkpoint kept (--checkpoint-dir makes a run resumable)"
+            ) from None
         ckpt.save_trainer(trainer.state_dict())
         raise Interrupted(
             f"checkpoint of epoch {trainer.epoch} saved in {ckpt.folder}; "
