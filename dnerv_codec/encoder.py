@@ -30,7 +30,7 @@ from bitstream.container import write_container
 from bitstream.keyframes import pack_keyframes
 from bitstream.meta import encode_meta
 from bitstream.weights import pack_weights
-from dnerv_codec import quant
+from dnerv_codec import distributed, framecache, quant
 from dnerv_codec._version import __version__
 from dnerv_codec.checkpoint import Checkpoint
 from dnerv_codec.clips import CLIP_LENGTH, keyframe_frames
@@ -39,7 +39,7 @@ from dnerv_codec.errors import InputError, Interrupted, OutputExistsError
 from dnerv_codec.geometry import choose_geometry, to_patches
 from dnerv_codec.model import build_model, get_preset, required_multiple
 from dnerv_codec.progress import Progress
-from dnerv_codec.video import Video, read_inputs
+from dnerv_codec.video import Video
 
 OFFICIAL_LR, OFFICIAL_BATCH = 5e-4, 2
 
@@ -70,6 +70,8 @@ class EncodeOptions:
     quiet: bool = False
     force: bool = False
     verify: bool = True  # decode the written file and measure PSNR / MS-SSIM
+    cache_dir: str | None = None  # memory-map frames from a cache here (dnerv_codec.framecache)
+    dist_timeout: float = 3600.0  # seconds a distributed collective may wait (torchrun)
 
     def validate(self) -> None:
         checks = [
@@ -84,6 +86,7 @@ class EncodeOptions:
             (self.checkpoint_every >= 1, "--checkpoint-every must be at least 1"),
             (not self.resume or self.checkpoint_dir, "--resume needs --checkpoint-dir"),
             (self.finetune_epochs >= 0, "--finetune-epochs must not be negative"),
+            (self.dist_timeout > 0, "--dist-timeout must be positive"),
         ]
         for ok, message in checks:
             if not ok:
@@ -147,14 +150,7 @@ def _check_output(output: Path, force: bool) -> None:
 
 def _norm_stats(videos: list[Video]) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of all frames in [0, 1] (the set's normalisation)."""
-    total = np.zeros(3)
-    total_sq = np.zeros(3)
-    count = 0
-    for video in videos:
-        f = video.frames.reshape(-1, 3).astype(np.float64) / 255.0
-        total += f.sum(0)
-        total_sq += (f * f).sum(0)
-        count += f.shape[0]
+    total, total_sq, count = framecache.frame_moments(videos)
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - mean * mean, 1e-6))
     return [round(float(x), 6) for x in mean], [round(float(x), 6) for x in std]
@@ -191,8 +187,12 @@ def encode(
         output: the .dnerv file to write (atomically; an existing file needs ``force=True``).
         **options: fields of :class:`EncodeOptions`.
 
+    Under torchrun (``WORLD_SIZE`` > 1) the processes encode the set together, rank 0 writing the
+    file: see :mod:`dnerv_codec.distributed`.
+
     Returns:
-        An :class:`EncodeReport` measured on the written file.
+        An :class:`EncodeReport` measured on the written file (on ranks other than 0 of a
+        distributed run: not verified, ``psnr`` None).
 
     Raises:
         InputError, OutputExistsError, WeightsError: bad inputs or options (before any work).
@@ -202,21 +202,26 @@ def encode(
     except TypeError as exc:
         raise InputError(f"unknown encode option: {exc}") from None
     opts.validate()
+    with distributed.session(resolve_device(opts.device), opts.dist_timeout) as dist:
+        return _encode(inputs, output, opts, dist)
+
+
+def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> EncodeReport:
     from dnerv_codec.keyframe import DEFAULT_CODEC, DEFAULT_QUALITY, get_codec
     from dnerv_codec.train import Trainer
 
     start_time = time.monotonic()
     output = Path(output)
-    _check_output(output, opts.force)
-    device = resolve_device(opts.device)
+    dist.on_main(lambda: _check_output(output, opts.force))
+    device = dist.device
     inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     if not inputs:
         raise InputError("no input given")
     codec_name = opts.keyframe_codec or DEFAULT_CODEC
     quality = opts.keyframe_quality if opts.keyframe_quality is not None else DEFAULT_QUALITY
     codec = get_codec(codec_name, quality, weights=opts.keyframe_weights)
-    progress = Progress(quiet=opts.quiet)
-    videos = read_inputs(inputs, opts.max_frames)
+    progress = Progress(quiet=opts.quiet or not dist.is_main)
+    videos = distributed.read_videos(inputs, opts.max_frames, opts.cache_dir, dist)
     multiple = required_multiple(opts.preset)
     geometry = choose_geometry([(v.height, v.width) for v in videos], multiple)
     mean, std = _norm_stats(videos)
@@ -235,18 +240,16 @@ def encode(
         "lr": opts.lr,
         "loss": opts.loss,
     }
-    ckpt = Checkpoint(opts.checkpoint_dir, run) if opts.checkpoint_dir else None
-    if ckpt is not None and not opts.resume and ckpt.exists:
-        raise InputError(
-            f"{opts.checkpoint_dir} already holds a checkpoint: add --resume to continue it, "
-            "or name an empty folder"
-        )
-    streams, decoded = _keyframes(videos, codec, ckpt, progress)
+    ckpt = dist.on_main(lambda: _open_checkpoint(opts, run))  # rank 0 alone writes it
+    if dist.active:
+        streams, decoded = distributed.keyframes(videos, codec, ckpt, progress, dist)
+    else:
+        streams, decoded = _keyframes(videos, codec, ckpt, progress)
 
     # One training stream per video and patch position.
     frame_streams, key_streams = [], []
     for video, keys in zip(videos, decoded, strict=True):
-        frame_streams.extend(torch.from_numpy(p) for p in to_patches(video.frames, geometry))
+        frame_streams.extend(framecache.patch_streams(video.frames, geometry))
         key_streams.extend(torch.from_numpy(p) for p in to_patches(keys, geometry))
     trainer = Trainer(
         model,
@@ -259,8 +262,10 @@ def encode(
         device=device,
         loss_kind=opts.loss,
     )
-    if opts.resume and ckpt is not None and ckpt.exists:
-        trainer.load_state_dict(ckpt.load_trainer())
+    resume = opts.resume and ckpt is not None and ckpt.exists
+    state = dist.on_main(lambda: ckpt.load_trainer() if resume else None, share=True)
+    if state is not None:
+        trainer.load_state_dict(state)
     train_seconds = _train(trainer, opts, ckpt, progress)
     if opts.prune > 0:
         _prune_and_finetune(
@@ -305,10 +310,10 @@ def encode(
         (SECTION_KEYFRAMES, keyframes),
         (SECTION_WEIGHTS, weights),
     ]
-    size = write_container(output, sections, overwrite=opts.force)
+    size = dist.on_main(lambda: write_container(output, sections, overwrite=opts.force), share=True)
     pixels = sum(v.num_frames * v.width * v.height for v in videos)
     psnr = ms_ssim = None
-    if opts.verify:
+    if opts.verify and dist.is_main:
         psnr, ms_ssim = _verify(output, videos, opts, progress)
     return EncodeReport(
         output=str(output),
@@ -326,6 +331,18 @@ def encode(
         encode_seconds=time.monotonic() - start_time,
         videos=meta["videos"],
     )
+
+
+def _open_checkpoint(opts: EncodeOptions, run: dict) -> Checkpoint | None:
+    if not opts.checkpoint_dir:
+        return None
+    ckpt = Checkpoint(opts.checkpoint_dir, run)
+    if not opts.resume and ckpt.exists:
+        raise InputError(
+            f"{opts.checkpoint_dir} already holds a checkpoint: add --resume to continue it, "
+            "or name an empty folder"
+        )
+    return ckpt
 
 
 def _train(trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Progress) -> float:
@@ -357,10 +374,12 @@ def _train(trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Prog
                 best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
             if ckpt is not None and trainer.epoch % opts.checkpoint_every == 0:
                 ckpt.save_trainer(trainer.state_dict())
-            if opts.time_budget and elapsed >= opts.time_budget:
+            if opts.time_budget and distributed.current().main_decides(elapsed >= opts.time_budget):
                 progress.write(f"time budget reached after {trainer.epoch} epochs")
                 break
     except (KeyboardInterrupt, _Interrupted):
+        if ckpt is None and opts.checkpoint_dir:  # a rank other than 0 of a distributed run
+            raise Interrupted("rank 0 keeps the checkpoints; rerun with --resume") from None
         if ckpt is None:
             raise Interrupted(
                 "no checkpoint kept (--checkpoint-dir makes a run resumable)"

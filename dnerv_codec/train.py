@@ -75,6 +75,8 @@ def frame_psnr(pred: Tensor, target: Tensor) -> Tensor:
 
 
 def _chw_uint8(x: Tensor | np.ndarray) -> Tensor:
+    if getattr(x, "lazy", False):  # read on demand (dnerv_codec.framecache.PatchStream)
+        return x  # type: ignore[return-value]
     x = torch.as_tensor(x)
     if x.ndim != 4 or 3 not in (x.shape[1], x.shape[-1]):
         raise InputError(f"frames must be (N, H, W, 3) or (N, 3, H, W), got {tuple(x.shape)}")
@@ -98,6 +100,9 @@ class Trainer:
         seed: seeds the clip shuffling (the model's init is the caller's: seed before building it).
         device: where to train; amp: autocast (bf16 where supported, else fp16) -- default on CUDA.
         loss_kind: "uvg" or "ucf"; on_step: called after every step with a dict of step stats.
+        distributed: train with DistributedDataParallel over the initialised process group
+            (default: when one with several ranks is initialised). ``batch_size`` stays the
+            global batch; each rank takes ``batch_size / world`` clips of every step.
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class Trainer:
         warmup: float = 0.2,
         amp: bool | None = None,
         on_step: Callable[[dict[str, Any]], None] | None = None,
+        distributed: bool | None = None,
     ):
         if len(frames) != len(keyframes) or not frames:
             raise InputError("need one keyframe tensor per video and at least one video")
@@ -124,7 +130,8 @@ class Trainer:
         self.model = model.to(self.device)
         self.T = model.T
         self.frames = [_chw_uint8(f) for f in frames]
-        self.keyframes = [model.normalize(_as_float01(k)).to(self.device) for k in keyframes]
+        # keyframes stay as given (uint8: a quarter of the memory) and are normalised per batch
+        self.keyframes = [_chw_uint8(k) for k in keyframes]
         self._index_clips()
         self.batch_size, self.epochs, self.lr, self.seed = batch_size, epochs, lr, seed
         self.loss_kind, self.warmup, self.on_step = loss_kind, warmup, on_step
@@ -135,6 +142,27 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.step = 0
+        self._setup_ranks(distributed)
+
+    def _setup_ranks(self, distributed: bool | None) -> None:
+        from torch import distributed as tdist
+
+        if distributed is None:
+            distributed = tdist.is_available() and tdist.is_initialized()
+        self.rank, self.world = (
+            (tdist.get_rank(), tdist.get_world_size()) if distributed else (0, 1)
+        )
+        if self.batch_size % self.world:
+            raise InputError(
+                f"--batch-size {self.batch_size} (the global batch) must be a multiple of the "
+                f"number of processes, {self.world}"
+            )
+        self.net = self.model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
 
     def _index_clips(self) -> None:
         """Precompute every clip's frame indices, mask, t, pos and keyframe indices."""
@@ -165,6 +193,7 @@ class Trainer:
         key = torch.stack([self.keyframes[r[0]][[r[5], r[6]]] for r in rows])  # (B, 2, 3, H, W)
         mask, t, pos = (torch.from_numpy(np.stack([r[j] for r in rows])) for j in (2, 3, 4))
         dev = self.device
+        key = self.model.normalize(_as_float01(key.flatten(0, 1)).to(dev)).unflatten(0, (-1, 2))
         target = target.to(dev).float() / 255  # (B, T, 3, H, W)
         return key, t.to(dev), pos.to(dev), target, mask.to(dev)
 
@@ -180,33 +209,63 @@ class Trainer:
         """Train one epoch over all clips in a seeded random order; returns mean loss and PSNR."""
         if self.epoch >= self.epochs:
             raise InputError(f"training already finished ({self.epochs} epochs)")
-        self.model.train()
+        self.net.train()
         order = torch.randperm(len(self.clips), generator=self.gen).tolist()
         losses, psnrs, t0 = [], [], time.perf_counter()
         for b in range(self.steps_per_epoch):
-            key, t, pos, target, mask = self._batch(order[b * self.batch_size :][: self.batch_size])
+            ids, weight = self._share(order[b * self.batch_size :][: self.batch_size])
+            key, t, pos, target, mask = self._batch(ids)
             lr = lr_at(self.step, self.total_steps, self.lr, self.warmup)
             for g in self.opt.param_groups:
                 g["lr"] = lr
             with self._autocast():
-                pred = self.model(key, t, pos)  # (B, T, 3, H, W)
+                pred = self.net(key, t, pos)  # (B, T, 3, H, W)
             loss = dnerv_loss(pred, target, mask, self.loss_kind)
             self.opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * weight if self.world > 1 else loss).backward()  # DDP averages over ranks
             self.opt.step()
             self.step += 1
-            losses.append(loss.item())
-            psnrs.append(frame_psnr(pred.detach(), target)[mask])
+            losses.append(loss.item() * weight / self.world)  # this rank's part of the step loss
+            if weight:
+                psnrs.append(frame_psnr(pred.detach(), target)[mask])
             if self.on_step is not None:
                 self.on_step({"epoch": self.epoch, "step": self.step, "loss": losses[-1], "lr": lr})
         self.epoch += 1
+        loss, psnr = self._epoch_means(losses, psnrs)
         return {
             "epoch": self.epoch,
-            "loss": float(np.mean(losses)),
-            "psnr": torch.cat(psnrs).mean().item(),
+            "loss": loss,
+            "psnr": psnr,
             "lr": lr,
             "seconds": time.perf_counter() - t0,
         }
+
+    def _share(self, ids: list[int]) -> tuple[list[int], float]:
+        """This rank's clips of a global batch, and the weight that makes the all-reduced
+        gradient the one of the whole batch's loss (a mean over its real frames)."""
+        if self.world == 1:
+            return ids, 1.0
+        per = self.batch_size // self.world
+        mine = ids[self.rank * per :][:per]
+        if not mine:  # a short last batch: run one clip with weight 0 to join the all-reduce
+            return ids[:1], 0.0
+
+        def frames(rows: list[int]) -> int:
+            return sum(int(self.clips[i][2].sum()) for i in rows)
+
+        return mine, self.world * frames(mine) / frames(ids)
+
+    def _epoch_means(self, losses: list[float], psnrs: list[Tensor]) -> tuple[float, float]:
+        """Mean step loss and mean frame PSNR of the epoch, over all ranks."""
+        if self.world == 1:
+            return float(np.mean(losses)), torch.cat(psnrs).mean().item()
+        from torch import distributed as tdist
+
+        p = torch.cat(psnrs).double() if psnrs else torch.zeros(0, dtype=torch.float64)
+        sums = torch.tensor([sum(losses), p.sum().item(), p.numel()], dtype=torch.float64)
+        sums = sums.to(self.device)
+        tdist.all_reduce(sums)
+        return sums[0].item() / len(losses), (sums[1] / sums[2]).item()
 
     def fit(self) -> list[dict[str, float]]:
         """Run the remaining epochs."""

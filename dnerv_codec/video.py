@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -185,35 +185,42 @@ def read_inputs(inputs: Sequence[str | Path | Video], max_frames: int | None = N
     Raises:
         InputError: a path is missing, unreadable, or holds nothing usable.
     """
-    videos: list[Video] = []
+    return list(iter_inputs(inputs, max_frames))
+
+
+def iter_inputs(
+    inputs: Sequence[str | Path | Video], max_frames: int | None = None
+) -> Iterator[Video]:
+    """:func:`read_inputs` one video at a time (a set larger than memory streams through)."""
+    return _unique_names(_iter_videos(inputs, max_frames))
+
+
+def _iter_videos(inputs: Sequence[str | Path | Video], max_frames: int | None) -> Iterator[Video]:
     for item in inputs:
         if isinstance(item, Video):
             frames = item.frames[:max_frames] if max_frames else item.frames
-            videos.append(Video(item.name, frames, item.fps))
+            yield Video(item.name, frames, item.fps)
             continue
         path = Path(item)
         if path.is_dir():
             if _is_image_folder(path):
-                videos.append(read_frame_folder(path, max_frames))
+                yield read_frame_folder(path, max_frames)
             else:
                 members = sorted(p for p in path.iterdir() if p.is_file())
                 if not members:
                     raise InputError(f"{path} is an empty folder")
-                videos.extend(read_video(p, max_frames) for p in members)
+                yield from (read_video(p, max_frames) for p in members)
         elif path.exists():
-            videos.append(read_video(path, max_frames))
+            yield read_video(path, max_frames)
         else:
             raise InputError(f"no such file or folder: {path}")
-    return _unique_names(videos)
 
 
-def _unique_names(videos: Iterable[Video]) -> list[Video]:
+def _unique_names(videos: Iterable[Video]) -> Iterator[Video]:
     seen: dict[str, int] = {}
-    out = []
     for video in videos:
         count = seen.get(video.name, 0) + 1
         seen[video.name] = count
         if count > 1:
             video.name = f"{video.name}-{count}"
-        out.append(video)
-    return out
+        yield video

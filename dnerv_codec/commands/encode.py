@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -67,6 +68,18 @@ _D = EncodeOptions()
 )
 @click.option("--resume", is_flag=True, help="Continue the run saved in --checkpoint-dir.")
 @click.option("--max-frames", type=int, help="Use at most this many frames of each video.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    help="Decode the inputs once into a frame cache here and memory-map it (large sets).",
+)
+@click.option(
+    "--dist-timeout",
+    type=float,
+    default=_D.dist_timeout,
+    show_default=True,
+    help="Under torchrun: seconds to wait for the other processes before giving up.",
+)
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT.dnerv if it exists.")
 @click.option("--no-verify", is_flag=True, help="Skip decoding the written file to measure it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
@@ -75,7 +88,9 @@ def encode(paths, as_json, no_verify, **options) -> None:
     """Overfit D-NeRV on one or more videos and write OUTPUT.dnerv.
 
     INPUT is a video file ffmpeg reads, a folder of PNG/JPEG frames, or a folder of videos;
-    several inputs make one video set with one shared network.
+    several inputs make one video set with one shared network. Started by torchrun
+    (`torchrun --nproc_per_node N -m dnerv_codec encode ...`), the processes train one network
+    together; --batch-size is then the global batch (README: "Encoding a large set").
     """
     from dnerv_codec.encoder import encode as run
 
@@ -83,4 +98,6 @@ def encode(paths, as_json, no_verify, **options) -> None:
         raise click.UsageError("need at least one INPUT and the OUTPUT.dnerv file")
     *inputs, output = paths
     report = run(inputs, output, verify=not no_verify, **options)
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 reports
     click.echo(json.dumps(report.to_dict()) if as_json else report.summary())
