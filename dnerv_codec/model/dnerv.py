@@ -59,6 +59,10 @@ _DEFAULTS: dict[str, Any] = {
     "embed_base": 1.25,
     "embed_levels": 240,
     "stem_hidden": 512,
+    # Not official: the RGB head predicts a residual over the fused warp of the keyframes (its
+    # last conv starts at zero, so an untrained network already outputs the warped keyframes).
+    # Only stored in a config when true, so official configs stay byte-identical.
+    "rgb_residual": False,
     "mean": UVG_MEAN,
     "std": UVG_STD,
 }
@@ -100,6 +104,10 @@ def make_config(frame_size: tuple[int, int], fc_dim: int, strides: list[int], **
         std=[float(v) for v in cfg["std"]],
         embed_base=float(cfg["embed_base"]),
     )
+    if not cfg["rgb_residual"]:
+        del cfg["rgb_residual"]
+    else:
+        cfg["rgb_residual"] = True
     return cfg
 
 
@@ -138,6 +146,9 @@ class DNeRV(nn.Module):
             for c_in, c_out, s in zip(in_chs, widths, strides, strict=True)
         )
         self.rgb_head = Head(widths[-1] + 3, 3)
+        if config.get("rgb_residual", False):
+            nn.init.zeros_(self.rgb_head.conv2.weight)
+            nn.init.zeros_(self.rgb_head.conv2.bias)
         # Normalisation constants: plain attributes, not parameters, not in the state_dict.
         self.register_buffer("mean", torch.tensor(config["mean"]).view(1, 1, 3, 1, 1), False)
         self.register_buffer("std", torch.tensor(config["std"]).view(1, 1, 3, 1, 1), False)
@@ -185,7 +196,9 @@ class DNeRV(nn.Module):
 
         kf = keyframes.flatten(0, 1).contiguous(memory_format=fmt)  # (2B, 3, H, W)
         levels = [f.unflatten(0, (B, 2)) for f in self.encoder(kf)]  # (B, 2, C_i, h_i, w_i)
-        emb = time_encoding(pos).to(self.stem.fc1.weight.dtype)  # (B, T, 480), float32 math
+        emb = time_encoding(pos, self.config["embed_base"], self.config["embed_levels"]).to(
+            self.stem.fc1.weight.dtype
+        )  # (B, T, 480), float32 math
         x = self.stem(emb).to(keyframes.dtype)  # (BT, fc_dim, fc_h, fc_w)
         content = interpolate_content(levels[0], T, fast).flatten(0, 1)  # (BT, 64, fc_h, fc_w)
         x = torch.cat([x, content], dim=1)  # (BT, fc_dim + 64, fc_h, fc_w)
@@ -205,6 +218,8 @@ class DNeRV(nn.Module):
             out = head.conv2(F.gelu(y))  # (BT, 3, H, W)
         else:
             out = self.rgb_head(torch.cat([x, rgb], dim=1))  # on (BT, C + 3, H, W)
+        if self.config.get("rgb_residual", False):
+            out = out + rgb.to(out.dtype)  # residual over the warped keyframes (normalised)
         out = out.float().reshape(B, T, 3, *self.frame_size)  # (B, T, 3, H, W)
         out = out * self.std.float() + self.mean.float()  # (B, T, 3, H, W)
         return out.clamp(0, 1).contiguous()
