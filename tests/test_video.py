@@ -29,8 +29,9 @@ def test_max_frames_and_probe(sample_clip_640):
 
 def test_ntsc_rate_and_odd_size_mkv(tmp_path):
     out = tmp_path / "odd.mkv"
+    source = "testsrc2=size=175x143:rate=30000/1001,format=gbrp"
     subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=175x143:rate=30000/1001,format=gbrp",
+        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", source,
          "-frames:v", "5", "-c:v", "ffv1", str(out)],
         check=True,
     )  # fmt: skip
