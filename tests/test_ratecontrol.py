@@ -155,3 +155,18 @@ def test_quantisation_aware_finetune_keeps_the_mask_and_trains():
     assert pruned >= 0.5 * total - 1
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert masks
+
+
+def test_rd_adapter_takes_target_bpps_and_presets():
+    from dnerv_codec.rd import get_codec
+
+    adapter = get_codec("dnerv")
+    assert adapter.parse_quality("0.1") == 0.1
+    assert adapter.parse_quality("small") == "small"
+    assert all(isinstance(q, float) for q in adapter.default_qualities)
+    adapter.check(0.1, epochs=2)
+    adapter.check("small")
+    with pytest.raises(InputError, match="positive"):
+        adapter.check(-0.1)
+    with pytest.raises(InputError, match="neither"):
+        adapter.check("nonsense")
