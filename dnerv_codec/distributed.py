@@ -160,6 +160,8 @@ def session(device: torch.device, timeout_s: float) -> Iterator[Context]:
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
         yield _current
+        if owned:  # no process tears its group down while another still talks to it
+            tdist.barrier()
     except RuntimeError as exc:  # DistError included
         if not _is_collective_failure(exc):
             raise

@@ -30,7 +30,7 @@ from bitstream.container import write_container
 from bitstream.keyframes import pack_keyframes
 from bitstream.meta import encode_meta
 from bitstream.weights import pack_weights
-from dnerv_codec import distributed, framecache, quant
+from dnerv_codec import distributed, framecache, quant, ratecontrol
 from dnerv_codec._version import __version__
 from dnerv_codec.checkpoint import Checkpoint
 from dnerv_codec.clips import CLIP_LENGTH, keyframe_frames
@@ -72,6 +72,16 @@ class EncodeOptions:
     verify: bool = True  # decode the written file and measure PSNR / MS-SSIM
     cache_dir: str | None = None  # memory-map frames from a cache here (dnerv_codec.framecache)
     dist_timeout: float = 3600.0  # seconds a distributed collective may wait (torchrun)
+    # Rate control (dnerv_codec.ratecontrol): at most one of the three; preset, prune and
+    # quant_bits are then chosen by the controller.
+    target_bpp: float | None = None
+    target_size: int | None = None
+    quality: float | None = None
+    qat_epochs: int = 0  # quantisation-aware fine-tuning epochs after rate control lands
+
+    @property
+    def rate_controlled(self) -> bool:
+        return any(v is not None for v in (self.target_bpp, self.target_size, self.quality))
 
     def validate(self) -> None:
         checks = [
@@ -87,11 +97,20 @@ class EncodeOptions:
             (not self.resume or self.checkpoint_dir, "--resume needs --checkpoint-dir"),
             (self.finetune_epochs >= 0, "--finetune-epochs must not be negative"),
             (self.dist_timeout > 0, "--dist-timeout must be positive"),
+            (
+                sum(v is not None for v in (self.target_bpp, self.target_size, self.quality)) <= 1,
+                "--target-bpp, --target-size and --quality are mutually exclusive",
+            ),
+            (self.target_bpp is None or self.target_bpp > 0, "--target-bpp must be positive"),
+            (self.target_size is None or self.target_size > 0, "--target-size must be positive"),
+            (self.qat_epochs >= 0, "--qat-epochs must not be negative"),
         ]
         for ok, message in checks:
             if not ok:
                 raise InputError(message)
-        training = get_preset(self.preset).training  # raises InputError on an unknown preset
+        # Under rate control the model is the compact family's, and so are the training defaults.
+        preset = ratecontrol.PRESET if self.rate_controlled else self.preset
+        training = get_preset(preset).training  # raises InputError on an unknown preset
         if self.lr is None:
             self.lr = float(training.get("lr", OFFICIAL_LR))
         if self.batch_size is None:
@@ -116,6 +135,7 @@ class EncodeReport:
     train_seconds: float
     encode_seconds: float
     videos: list[dict] = field(default_factory=list)
+    rate: dict | None = None  # rate control's choices, when a target was given
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -131,6 +151,13 @@ class EncodeReport:
             f"(weights {self.weight_bytes:,}, keyframes {self.keyframe_bytes:,}, "
             f"container {self.overhead_bytes:,}); {quality}; "
             f"{self.parameters:,} parameters, {self.epochs} epochs in {self.train_seconds:.0f} s"
+            + (
+                f"; rate control: target {self.rate['target_bytes']:,} bytes, keyframe quality "
+                f"{self.rate['keyframe_quality']}, compact width {self.rate['width']}, "
+                f"{self.rate['quant_bits']}-bit weights, {self.rate['prune']:.1%} pruned"
+                if self.rate
+                else ""
+            )
         )
 
 
@@ -208,7 +235,6 @@ def encode(
 
 def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> EncodeReport:
     from dnerv_codec.keyframe import DEFAULT_CODEC, DEFAULT_QUALITY, get_codec
-    from dnerv_codec.train import Trainer
 
     start_time = time.monotonic()
     output = Path(output)
@@ -220,19 +246,29 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
     codec_name = opts.keyframe_codec or DEFAULT_CODEC
     quality = opts.keyframe_quality if opts.keyframe_quality is not None else DEFAULT_QUALITY
     codec = get_codec(codec_name, quality, weights=opts.keyframe_weights)
+    if opts.rate_controlled and dist.active:
+        raise InputError(
+            "rate control (--target-bpp, --target-size, --quality) runs in one process: "
+            "drop it or run without torchrun"
+        )
     progress = Progress(quiet=opts.quiet or not dist.is_main)
     videos = distributed.read_videos(inputs, opts.max_frames, opts.cache_dir, dist)
-    multiple = required_multiple(opts.preset)
+    preset, overrides, plan = opts.preset, {}, None
+    if opts.rate_controlled:
+        plan = _rate_plan(videos, opts, codec_name, progress)
+        preset, overrides = ratecontrol.PRESET, plan.overrides
+        codec = get_codec(codec_name, plan.keyframe_quality, weights=opts.keyframe_weights)
+    multiple = required_multiple(overrides.get("strides", preset))
     geometry = choose_geometry([(v.height, v.width) for v in videos], multiple)
     mean, std = _norm_stats(videos)
     torch.manual_seed(opts.seed)
-    model = build_model(opts.preset, (geometry.patch_h, geometry.patch_w), mean=mean, std=std).to(
-        device
-    )
+    model = build_model(
+        preset, (geometry.patch_h, geometry.patch_w), mean=mean, std=std, **overrides
+    ).to(device)
     run = {
         "inputs": [v.name for v in videos],
         "frames": [list(v.frames.shape) for v in videos],
-        "preset": opts.preset,
+        "preset": preset,
         "keyframe": [codec.name, codec.quality, codec.weights_digest],
         "seed": opts.seed,
         "epochs": opts.epochs,
@@ -240,6 +276,8 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
         "lr": opts.lr,
         "loss": opts.loss,
     }
+    if overrides:
+        run["overrides"] = {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}
     ckpt = dist.on_main(lambda: _open_checkpoint(opts, run))  # rank 0 alone writes it
     if dist.active:
         streams, decoded = distributed.keyframes(videos, codec, ckpt, progress, dist)
@@ -251,65 +289,69 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
     for video, keys in zip(videos, decoded, strict=True):
         frame_streams.extend(framecache.patch_streams(video.frames, geometry))
         key_streams.extend(torch.from_numpy(p) for p in to_patches(keys, geometry))
-    trainer = Trainer(
-        model,
-        frame_streams,
-        key_streams,
-        batch_size=opts.batch_size,
-        epochs=opts.epochs,
-        lr=opts.lr,
-        seed=opts.seed,
-        device=device,
-        loss_kind=opts.loss,
-    )
+    trainer = _trainer(model, (frame_streams, key_streams), opts, device, opts.epochs)
     resume = opts.resume and ckpt is not None and ckpt.exists
     state = dist.on_main(lambda: ckpt.load_trainer() if resume else None, share=True)
     if state is not None:
         trainer.load_state_dict(state)
     train_seconds = _train(trainer, opts, ckpt, progress)
-    if opts.prune > 0:
+    if opts.prune > 0 and plan is None:  # under rate control, landing chooses the pruning
         _prune_and_finetune(
             model, frame_streams, key_streams, opts, trainer.epoch, device, progress
         )
 
-    records = quant.quantize_state(model.state_dict(), opts.quant_bits, opts.quant_scheme)
-    weights = pack_weights(records)
     keyframes = pack_keyframes(streams)
-    meta = {
-        "encoder": f"dnerv-codec {__version__}",
-        "videos": [
-            {
-                "name": v.name,
-                "frames": v.num_frames,
-                "width": v.width,
-                "height": v.height,
-                "fps_num": v.fps.numerator,
-                "fps_den": v.fps.denominator,
-            }
-            for v in videos
-        ],
-        "clip_length": CLIP_LENGTH,
-        "geometry": geometry.to_meta(),
-        "model": {"arch": ids.id_of(ids.ARCHITECTURES, "dnerv"), "config": model.config},
-        "norm": {"mean": mean, "std": std},
-        "keyframe": {
-            "codec": codec.codec_id,
-            "name": codec.name,
-            "quality": codec.quality,
-            "weights_digest": codec.weights_digest,
-        },
-        "quant": {
-            "bits": opts.quant_bits,
-            "scheme": opts.quant_scheme,
-            "prune": opts.prune,
-            "preset": opts.preset,
-        },
-    }
-    sections = [
-        (SECTION_METADATA, encode_meta(meta)),
-        (SECTION_KEYFRAMES, keyframes),
-        (SECTION_WEIGHTS, weights),
-    ]
+
+    def make_meta(bits: int, prune: float) -> dict:
+        return {
+            "encoder": f"dnerv-codec {__version__}",
+            "videos": [
+                {
+                    "name": v.name,
+                    "frames": v.num_frames,
+                    "width": v.width,
+                    "height": v.height,
+                    "fps_num": v.fps.numerator,
+                    "fps_den": v.fps.denominator,
+                }
+                for v in videos
+            ],
+            "clip_length": CLIP_LENGTH,
+            "geometry": geometry.to_meta(),
+            "model": {"arch": ids.id_of(ids.ARCHITECTURES, "dnerv"), "config": model.config},
+            "norm": {"mean": mean, "std": std},
+            "keyframe": {
+                "codec": codec.codec_id,
+                "name": codec.name,
+                "quality": codec.quality,
+                "weights_digest": codec.weights_digest,
+            },
+            "quant": {
+                "bits": bits,
+                "scheme": opts.quant_scheme,
+                "prune": prune,
+                "preset": preset,
+            },
+        }
+
+    def make_sections(weights: bytes, bits: int, prune: float) -> list[tuple[int, bytes]]:
+        return [
+            (SECTION_METADATA, encode_meta(make_meta(bits, prune))),
+            (SECTION_KEYFRAMES, keyframes),
+            (SECTION_WEIGHTS, weights),
+        ]
+
+    rate = None
+    if plan is not None:
+        weights, bits, prune, rate = _rate_land(
+            model, trainer, (frame_streams, key_streams), plan, make_sections, opts, progress
+        )
+    else:
+        bits, prune = opts.quant_bits, opts.prune
+        records = quant.quantize_state(model.state_dict(), bits, opts.quant_scheme)
+        weights = pack_weights(records)
+    meta = make_meta(bits, prune)
+    sections = make_sections(weights, bits, prune)
     size = dist.on_main(lambda: write_container(output, sections, overwrite=opts.force), share=True)
     pixels = sum(v.num_frames * v.width * v.height for v in videos)
     psnr = ms_ssim = None
@@ -330,6 +372,29 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
         train_seconds=train_seconds,
         encode_seconds=time.monotonic() - start_time,
         videos=meta["videos"],
+        rate=rate,
+    )
+
+
+_STAGE_LR = (1.0, 0.5, 0.2)  # training, fine-tuning after pruning, quantisation-aware tuning
+
+
+def _trainer(model, streams, opts: EncodeOptions, device, epochs: int, stage: int = 0, **kw):
+    """A Trainer with the encode options; later stages take a lower peak lr and their own seed."""
+    from dnerv_codec.train import Trainer
+
+    frames, keys = streams
+    return Trainer(
+        model,
+        frames,
+        keys,
+        batch_size=opts.batch_size,
+        epochs=epochs,
+        lr=opts.lr * _STAGE_LR[stage],
+        seed=opts.seed + stage,
+        device=device,
+        loss_kind=opts.loss,
+        **kw,
     )
 
 
@@ -343,6 +408,60 @@ def _open_checkpoint(opts: EncodeOptions, run: dict) -> Checkpoint | None:
             "or name an empty folder"
         )
     return ckpt
+
+
+def _rate_plan(videos, opts: EncodeOptions, codec_name: str, progress: Progress):
+    """Rate control before training: budget, keyframe quality, model width."""
+    if opts.quant_scheme != "symmetric":
+        raise InputError("rate control quantises symmetrically: drop --quant-scheme affine")
+    pixels = sum(v.num_frames * v.width * v.height for v in videos)
+    target = ratecontrol.target_bytes(pixels, opts.target_bpp, opts.target_size, opts.quality)
+    return ratecontrol.plan(
+        videos,
+        target,
+        codec_name,
+        keyframe_weights=opts.keyframe_weights,
+        fixed_quality=opts.keyframe_quality,
+        log=progress.write,
+    )
+
+
+def _rate_land(
+    model, trainer, streams, plan, make_sections, opts: EncodeOptions, progress: Progress
+):
+    """Rate control after training: bits and pruning that land the file in the window."""
+    from bitstream.container import ContainerWriter
+
+    def file_size(weights: bytes, bits: int, prune: float) -> int:
+        writer = ContainerWriter()
+        for type_id, payload in make_sections(weights, bits, prune):
+            writer.add(type_id, payload)
+        return len(writer.finish())
+
+    def evaluate(bits: int, prune: float) -> float:
+        return ratecontrol.evaluate_quantised(trainer, bits, prune)
+
+    landing = ratecontrol.land(model, plan.target, file_size, evaluate)
+    if opts.qat_epochs > 0:
+
+        def factory(epochs, on_step):
+            return _trainer(
+                model, streams, opts, trainer.device, epochs, stage=2, warmup=0.0, on_step=on_step
+            )
+
+        progress.write(
+            f"rate control: {opts.qat_epochs} epochs of quantisation-aware fine-tuning at "
+            f"{landing.bits} bits, {landing.prune:.1%} pruned"
+        )
+        ratecontrol.quantisation_aware_finetune(
+            factory, model, landing.bits, landing.prune, opts.qat_epochs
+        )
+        landing = ratecontrol.land(model, plan.target, file_size, evaluate)
+    progress.write(
+        f"rate control: {landing.bits}-bit weights, {landing.prune:.1%} pruned -> "
+        f"{landing.size:,} of {plan.target:,} bytes"
+    )
+    return landing.weights, landing.bits, landing.prune, ratecontrol.describe(plan, landing)
 
 
 def _train(trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Progress) -> float:
@@ -420,21 +539,16 @@ def _prune_and_finetune(
 ) -> None:
     """Global magnitude pruning, then fine-tuning with the mask held (NeRV's recipe): by default
     for a tenth of the epochs trained."""
-    from dnerv_codec.train import Trainer
-
     masks = quant.magnitude_masks(model, opts.prune)
     quant.apply_masks(model, masks)
     epochs = opts.finetune_epochs or max(1, trained // 10)
-    tuner = Trainer(
+    tuner = _trainer(
         model,
-        frames,
-        keys,
-        batch_size=opts.batch_size,
-        epochs=epochs,
-        lr=opts.lr * 0.5,
-        seed=opts.seed + 1,
-        device=device,
-        loss_kind=opts.loss,
+        (frames, keys),
+        opts,
+        device,
+        epochs,
+        stage=1,
         on_step=lambda _stats: quant.apply_masks(model, masks),
     )
     for _ in progress.iter(range(epochs), "fine-tuning after pruning"):

@@ -33,13 +33,19 @@ def _channel_view(w: np.ndarray, per_channel: bool) -> np.ndarray:
     return w.reshape(w.shape[0], -1) if per_channel else w.reshape(1, -1)
 
 
-def quantize_tensor(name: str, tensor: torch.Tensor, bits: int, scheme: str) -> WeightRecord:
-    """Quantise one tensor into a :class:`WeightRecord` (see module docstring for the rule)."""
+def quantize_tensor(
+    name: str, tensor: torch.Tensor, bits: int, scheme: str, min_per_channel: int = 0
+) -> WeightRecord:
+    """Quantise one tensor into a :class:`WeightRecord` (see module docstring for the rule).
+
+    ``min_per_channel``: tensors with fewer elements per output channel than this get one scale
+    (a float32 scale per channel costs 32 bits, a lot for a channel of a few weights; rate
+    control uses 256, the default 0 keeps per-channel scales everywhere)."""
     if scheme not in SCHEMES:
         raise ValueError(f"unknown quantisation scheme {scheme!r}; choose from {SCHEMES}")
     w = tensor.detach().to("cpu", torch.float32).numpy()
     shape = tuple(int(s) for s in w.shape)
-    per_channel = w.ndim >= 2 and w.shape[0] > 1
+    per_channel = w.ndim >= 2 and w.shape[0] > 1 and w.size >= min_per_channel * w.shape[0]
     rows = _channel_view(w, per_channel).astype(np.float64)
     axis = 0 if per_channel else -1
     if scheme == "symmetric":
@@ -69,13 +75,16 @@ def quantize_tensor(name: str, tensor: torch.Tensor, bits: int, scheme: str) -> 
 
 
 def quantize_state(
-    state: dict[str, torch.Tensor], bits: int = 8, scheme: str = "symmetric"
+    state: dict[str, torch.Tensor],
+    bits: int = 8,
+    scheme: str = "symmetric",
+    min_per_channel: int = 0,
 ) -> list[WeightRecord]:
     """Quantise every floating-point tensor of a state dict, in state-dict order."""
     if not 2 <= bits <= 16:
         raise ValueError(f"quantisation bits must be in 2..16, got {bits}")
     return [
-        quantize_tensor(name, tensor, bits, scheme)
+        quantize_tensor(name, tensor, bits, scheme, min_per_channel)
         for name, tensor in state.items()
         if tensor.is_floating_point()
     ]

@@ -141,7 +141,8 @@ def test_a_rank_that_stops_answering_times_out(clips, tmp_path):
     """A hung rank (SIGSTOP): the others give up after --dist-timeout with one line."""
     ckpt = tmp_path / "ckpt"
     args = [*map(str, clips), str(tmp_path / "h.dnerv"), "--epochs", "12", *FAST,
-            "--checkpoint-dir", str(ckpt), "--no-verify", "--dist-timeout", "10"]  # fmt: skip
+            "--batch-size", "2", "--checkpoint-dir", str(ckpt), "--no-verify",
+            "--dist-timeout", "10"]  # fmt: skip
     proc = subprocess.Popen(_torchrun(2, *args), stderr=subprocess.PIPE, text=True, env=ENV)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)

@@ -33,7 +33,14 @@ def _at_bpp(curve: dict, bpp: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", type=float, default=300, help="training seconds")
-    parser.add_argument("--preset", default="demo")
+    parser.add_argument(
+        "--target-bpp", type=float, default=0.25,
+        help="rate control: the file's bits per pixel (the compact family, sized to it)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--preset", default=None,
+        help="a fixed network preset instead of rate control (e.g. demo, small)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=REPO / "out" / "demo")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -44,11 +51,15 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / "bbb.dnerv"
-    print(f"encoding {CLIP.name} with preset {args.preset!r}, {args.budget:.0f} s of training")
+    if args.preset:
+        mode, label = {"preset": args.preset}, f"preset {args.preset!r}"
+    else:
+        mode, label = {"target_bpp": args.target_bpp}, f"--target-bpp {args.target_bpp:g}"
+    print(f"encoding {CLIP.name} with {label}, {args.budget:.0f} s of training")
     began = time.monotonic()
     report = dnerv_codec.encode(
-        [CLIP], target, preset=args.preset, epochs=10_000, time_budget=args.budget,
-        force=True, quiet=args.quiet,
+        [CLIP], target, epochs=10_000, time_budget=args.budget, force=True, quiet=args.quiet,
+        **mode,
     )  # fmt: skip
     print(report.summary())
     print(f"encode took {time.monotonic() - began:.0f} s")
@@ -59,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     video = read_video(CLIP)
     curves = [rd.rd_curve(video, name, CRFS, progress=not args.quiet) for name in ("x264", "x265")]
     point = {
-        "codec": "dnerv", "quality": args.preset, "bpp": report.bpp, "psnr-rgb": report.psnr,
+        "codec": "dnerv", "quality": args.preset or args.target_bpp, "bpp": report.bpp,
+        "psnr-rgb": report.psnr,
         "psnr-yuv": None, "ms-ssim-rgb": report.ms_ssim, "bytes": report.bytes,
         "encoding_time": report.encode_seconds, "decoding_time": result["seconds"],
         "frames": video.num_frames, "width": video.width, "height": video.height,
@@ -69,11 +81,18 @@ def main(argv: list[str] | None = None) -> int:
         rd.save_json(curve, args.out / f"{curve['codec']}.json")
     rd.save_json(ours, args.out / "dnerv.json")
     rd.plot([*curves, ours], args.out / "rd.png", title=f"{CLIP.name}, RGB PSNR")
+    header = (
+        f"# make demo: {CLIP.name}, {video.num_frames} frames {video.width}x{video.height}\n\n"
+        f"dnerv: {label}, {args.budget:.0f} s of training. x264 / x265: preset medium, "
+        "low delay, CRF " + ", ".join(map(str, CRFS)) + ". bpp from the file sizes.\n"
+    )
+    table = rd.markdown_report([ours, *curves], header=header)
+    (args.out / "rd.md").write_text(table, encoding="utf-8")
     print(f"\nAt {report.bpp:.4f} bpp on the same {video.num_frames} frames:")
-    print(f"  dnerv ({args.preset}): {report.psnr:.2f} dB")
+    print(f"  dnerv ({label}): {report.psnr:.2f} dB")
     for curve in curves:
         print(f"  {curve['codec']} medium, low delay: {_at_bpp(curve, report.bpp)}")
-    print(f"\nRD plot: {args.out / 'rd.png'}; JSON per codec in {args.out}")
+    print(f"\nRD plot: {args.out / 'rd.png'}, table: {args.out / 'rd.md'}; JSON per codec there")
     return 0
 
 

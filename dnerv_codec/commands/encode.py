@@ -47,6 +47,26 @@ _D = EncodeOptions()
 @click.option(
     "--finetune-epochs", type=int, default=0, help="Epochs after pruning (default: epochs/10)."
 )
+@click.option(
+    "--target-bpp",
+    type=float,
+    help="Rate control: bits per pixel of the whole file (lands within 5 % below).",
+)
+@click.option(
+    "--target-size", type=int, help="Rate control: file size in bytes (lands within 5 % below)."
+)
+@click.option(
+    "--quality",
+    type=float,
+    help="Rate control on a 1..10 scale (higher is better): 0.02 bpp at 1 to 0.8 bpp at 10.",
+)
+@click.option(
+    "--qat-epochs",
+    type=int,
+    default=_D.qat_epochs,
+    show_default=True,
+    help="Rate control: quantisation-aware fine-tuning epochs after landing.",
+)
 @click.option("--quant-bits", type=int, default=_D.quant_bits, show_default=True)
 @click.option(
     "--quant-scheme",

@@ -59,7 +59,9 @@ _DEFAULTS: dict[str, Any] = {
     "embed_base": 1.25,
     "embed_levels": 240,
     "stem_hidden": 512,
-    "rgb_skip": False,  # not official: add the fused warped keyframes to the RGB head's output
+    # Not official: the RGB head predicts a correction to the fused warp of the keyframes (its
+    # last conv starts at zero, so an untrained network already outputs the warped keyframes).
+    "rgb_skip": False,
     "mean": UVG_MEAN,
     "std": UVG_STD,
 }
@@ -140,6 +142,9 @@ class DNeRV(nn.Module):
             for c_in, c_out, s in zip(in_chs, widths, strides, strict=True)
         )
         self.rgb_head = Head(widths[-1] + 3, 3)
+        if config["rgb_skip"]:
+            nn.init.zeros_(self.rgb_head.conv2.weight)
+            nn.init.zeros_(self.rgb_head.conv2.bias)
         # Normalisation constants: plain attributes, not parameters, not in the state_dict.
         self.register_buffer("mean", torch.tensor(config["mean"]).view(1, 1, 3, 1, 1), False)
         self.register_buffer("std", torch.tensor(config["std"]).view(1, 1, 3, 1, 1), False)
@@ -187,7 +192,9 @@ class DNeRV(nn.Module):
 
         kf = keyframes.flatten(0, 1).contiguous(memory_format=fmt)  # (2B, 3, H, W)
         levels = [f.unflatten(0, (B, 2)) for f in self.encoder(kf)]  # (B, 2, C_i, h_i, w_i)
-        emb = time_encoding(pos).to(self.stem.fc1.weight.dtype)  # (B, T, 480), float32 math
+        emb = time_encoding(pos, self.config["embed_base"], self.config["embed_levels"]).to(
+            self.stem.fc1.weight.dtype
+        )  # (B, T, 480), float32 math
         x = self.stem(emb).to(keyframes.dtype)  # (BT, fc_dim, fc_h, fc_w)
         content = interpolate_content(levels[0], T, fast).flatten(0, 1)  # (BT, 64, fc_h, fc_w)
         x = torch.cat([x, content], dim=1)  # (BT, fc_dim + 64, fc_h, fc_w)

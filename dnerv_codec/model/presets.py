@@ -145,3 +145,46 @@ register(
         _COMPACT_TRAINING,
     )
 )
+
+
+def compact_options(width: int, rgb_skip: bool = True) -> dict[str, Any]:
+    """Overrides of the compact family at ``width`` (rate control sizes models with it).
+
+    Made for short clips, where every weight must serve few pixels: five stride-2 blocks (the
+    official first stride of 4 makes block 0 16x wider than its input), expansion 1, a content
+    encoder, fc grid and stem of ``width`` channels, a stem hidden layer of ``2 * width`` and 32
+    time-encoding levels (the 240 official ones separate thousands of frames; 1.25**31 ~ 1000
+    already separates any clip length we code). The stem stays below about half of the model,
+    where the official one holds 77 % of a small model. ``rgb_skip``: the output is a
+    residual over the fused warp of the keyframes (see :func:`dnerv_codec.model.make_config`).
+    """
+    w = int(width)
+    return {
+        "fc_dim": w,
+        "strides": (2, 2, 2, 2, 2),
+        "encoder_dim": w,
+        "stem_hidden": 2 * w,
+        "lower_width": max(4, w // 2),
+        "expansion": 1.0,
+        "embed_levels": 32,
+        "rgb_skip": bool(rgb_skip),
+    }
+
+
+_COMPACT_WIDTH = 16
+register(
+    Preset(
+        "compact",
+        _COMPACT_WIDTH,
+        (2, 2, 2, 2, 2),
+        (192, 320),
+        None,
+        "compact family for short clips (width 16); rate control picks the width",
+        {
+            k: v
+            for k, v in compact_options(_COMPACT_WIDTH).items()
+            if k not in ("fc_dim", "strides")
+        },
+        _COMPACT_TRAINING,
+    )
+)

@@ -1,0 +1,153 @@
+"""Rate-distortion of dnerv with rate control, against the x264/x265 curves of rd_baselines.py.
+
+Encodes the sample clip at each target bpp (``dnerv_codec.rd``'s ``dnerv`` adapter, i.e.
+``dnerv encode --target-bpp``), with a fixed number of epochs per point, and writes
+
+- ``benchmarks/results/rd_dnerv_<clip>/<label>.json`` (CompressAI schema, plus per point what
+  the bits are made of: weights, keyframes, container, and rate control's choices),
+- ``.../<label>.md``: rate points, the split of the bytes, and BD against x265 medium low-delay
+  (and the other baselines) read from ``benchmarks/results/rd_baselines_<clip>/``,
+
+and prints the markdown with the machine, date, command and load average. Ablations switch one
+thing of the compact design off (``--no-residual``), move the keyframe share
+(``--keyframe-share``) or add quantisation-aware fine-tuning (``--qat-epochs``).
+``--floors`` prints instead the least bpp of the fixed presets on the clip (exact parameter
+counts at 2.5 bits a weight, keyframes not counted): what reaching the x265 range needs.
+
+Usage::
+
+    .venv/bin/python benchmarks/rd_dnerv.py --bpps 0.03 0.06 0.12 0.25 --epochs 8 --label main
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from dnerv_codec import ratecontrol, rd  # noqa: E402
+from dnerv_codec.video import read_video  # noqa: E402
+
+BASELINES = [
+    "x265_medium_lowdelay",
+    "x265_medium_randomaccess",
+    "x264_medium_lowdelay",
+    "x264_medium_randomaccess",
+]
+
+
+def floors(video) -> str:
+    from dnerv_codec.geometry import choose_geometry
+    from dnerv_codec.model import preset_names, required_multiple
+    from dnerv_codec.model.presets import compact_options, count_parameters
+
+    pixels = video.num_frames * video.width * video.height
+    rows = ["| preset | patch | parameters | bpp of the weights alone at 2.5 bits/weight |"]
+    rows.append("|---|---|---:|---:|")
+    for name in [*preset_names(), *(f"compact-{w}" for w in (4, 8, 16, 32))]:
+        kw = compact_options(int(name[8:])) if name.startswith("compact-") else {}
+        preset = "compact" if kw else name
+        multiple = required_multiple(kw.get("strides", preset))
+        g = choose_geometry([(video.height, video.width)], multiple)
+        n = count_parameters(preset, (g.patch_h, g.patch_w), **kw)
+        rows.append(f"| {name} | {g.patch_h}x{g.patch_w} | {n:,} | {n * 2.5 / pixels:.3f} |")
+    return "\n".join(rows)
+
+
+def split_table(curve: dict) -> str:
+    rows = [
+        "| target bpp | bpp | PSNR-RGB | weights B | keyframes B | container B | keyframe q "
+        "| width | params | bits | pruned | epochs | train s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in curve["points"]:
+        d = p["dnerv"]
+        r = d["rate"] or {}
+        rows.append(
+            f"| {p['quality']} | {p['bpp']:.4f} | {p['psnr-rgb']:.2f} | {d['weight_bytes']:,} "
+            f"| {d['keyframe_bytes']:,} | {d['overhead_bytes']:,} | {r.get('keyframe_quality')} "
+            f"| {r.get('width')} | {d['parameters']:,} | {r.get('quant_bits')} "
+            f"| {r.get('prune', 0):.1%} | {d['epochs']} | {d['train_seconds']:.0f} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", default=str(REPO / "data" / "bbb_320x180_64f.mp4"))
+    parser.add_argument("--bpps", type=float, nargs="+", default=[0.03, 0.06, 0.12, 0.25])
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--qat-epochs", type=int, default=0)
+    parser.add_argument("--keyframe-share", type=float, default=ratecontrol.KEYFRAME_SHARE)
+    parser.add_argument("--no-residual", action="store_true", help="official RGB head output")
+    parser.add_argument("--label", default="main")
+    parser.add_argument("--out", default=None, help="results folder")
+    parser.add_argument("--floors", action="store_true", help="print preset bpp floors, exit")
+    args = parser.parse_args(argv)
+
+    video = read_video(args.clip)
+    if args.floors:
+        print(floors(video))
+        return 0
+    ratecontrol.KEYFRAME_SHARE = args.keyframe_share
+    ratecontrol.RGB_SKIP = not args.no_residual
+    out = Path(args.out or REPO / "benchmarks" / "results" / f"rd_dnerv_{video.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    options = {
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "qat_epochs": args.qat_epochs,
+        "device": "cpu",
+    }
+    load_before = os.getloadavg()
+    start = time.perf_counter()
+    curve = rd.rd_curve(video, "dnerv", args.bpps, progress=True, **options)
+    elapsed = time.perf_counter() - start
+    load_after = os.getloadavg()
+    curve["name"] = f"dnerv rate control ({args.label})"
+    rd.save_json(curve, out / f"{args.label}.json")
+
+    baselines = []
+    base_dir = REPO / "benchmarks" / "results" / f"rd_baselines_{video.name}"
+    for name in BASELINES:
+        path = base_dir / f"{name}.json"
+        if path.is_file():
+            baselines.append(rd.load_json(path))
+    anchor = baselines[0] if baselines else None
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    header = "\n".join(
+        [
+            f"Clip `{Path(args.clip).name}`: {video.num_frames} frames of "
+            f"{video.width}x{video.height}.",
+            f"Date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}, torch on CPU.",
+            f"Command: `.venv/bin/python benchmarks/rd_dnerv.py {command}` ({elapsed:.0f} s).",
+            f"Settings: {json.dumps(options)}, keyframe share {args.keyframe_share}, "
+            f"rgb residual {not args.no_residual}.",
+            f"Load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
+            f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/"
+            f"{load_after[2]:.2f}.",
+            "",
+        ]
+    )
+    report = rd.markdown_report([*baselines, curve], anchor, header)
+    report += "\nWhat the bytes are made of:\n\n" + split_table(curve) + "\n"
+    (out / f"{args.label}.md").write_text(report)
+    print(report)
+    print(f"results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
