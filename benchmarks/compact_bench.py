@@ -8,11 +8,12 @@ Usage::
 Each variant fits a freshly seeded network (same init) to ``data/bbb_320x180_64f.mp4`` (64 frames,
 padded to 192x320) with keyframes coded as the encoder does (hevc-intra q8, decoded), for the
 same number of epochs, and prints the training PSNR (RGB, mean over the frames of each epoch)
-every few epochs with the elapsed time. A variant is a comma-separated list: ``skip`` or
-``official-head`` (the RGB head with or without the added fused warp, model option
-``rgb_skip``), ``lrX`` (peak learning rate) and ``batchN`` (clips per step). Training PSNR is the
-network's float output before quantisation; the encoder's end-to-end figures are in the encode
-benchmark.
+every few epochs with the elapsed time, after the PSNR of the untrained network (with ``skip``
+and its zero-initialised last conv, that is the fused warp of the keyframes). A variant is a
+comma-separated list: ``skip`` or ``official-head`` (the RGB head with or without the added
+fused warp, model option ``rgb_skip``), ``lrX`` (peak learning rate) and ``batchN`` (clips per
+step). Training PSNR is the network's float output before quantisation; the encoder's
+end-to-end figures are in the encode benchmark.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dnerv_codec.clips import keyframe_frames
 from dnerv_codec.geometry import choose_geometry, to_patches
 from dnerv_codec.keyframe import get_codec
 from dnerv_codec.model import build_model, required_multiple
+from dnerv_codec.ratecontrol import training_psnr
 from dnerv_codec.train import Trainer
 from dnerv_codec.video import read_video
 
@@ -79,8 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     keyframes = [torch.from_numpy(p) for p in to_patches(keys, geometry)]
     marks = list(range(args.every, args.epochs + 1, args.every))
     print(f"\npreset {args.preset}, {args.epochs} epochs, training PSNR (dB) / elapsed s\n")
-    print("| variant | params | " + " | ".join(f"epoch {e}" for e in marks) + " |")
-    print("|---|---|" + "---|" * len(marks))
+    print("| variant | params | untrained | " + " | ".join(f"epoch {e}" for e in marks) + " |")
+    print("|---|---|---|" + "---|" * len(marks))
     for text in args.variants:
         v = parse_variant(text)
         torch.manual_seed(0)
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
             model, frames, keyframes, batch_size=v["batch_size"], epochs=args.epochs,
             lr=v["lr"], seed=0,
         )  # fmt: skip
-        cells, t0 = [], time.perf_counter()
+        cells, t0 = [f"{training_psnr(trainer):.2f}"], time.perf_counter()
         while trainer.epoch < args.epochs:
             stats = trainer.run_epoch()
             if trainer.epoch in marks:

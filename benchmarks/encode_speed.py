@@ -2,13 +2,14 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/encode_speed.py --part budget [--budgets 60 120 300 600]
+    .venv/bin/python benchmarks/encode_speed.py --part budget [--budgets 60 120 300] [--preset P]
     .venv/bin/python benchmarks/encode_speed.py --part official
 
-``budget``: real encodes of the 320x180 sample clip (64 frames) with the default options
-(preset small, keyframes hevc-intra q8) and ``--time-budget`` of each value, so each row is what
-a user gets from ``dnerv encode --time-budget B``: bytes and bpp of the written file, PSNR and
-MS-SSIM measured by decoding it, epochs, training and total seconds.
+``budget``: real encodes of the 320x180 sample clip (64 frames) with the default options (rate
+control at ``--quality 6``; ``--preset NAME`` for a fixed network instead) and ``--time-budget``
+of each value, so each row is what a user gets from ``dnerv encode --time-budget B``: bytes and
+bpp of the written file, PSNR and MS-SSIM measured by decoding it, epochs, training and total
+seconds.
 
 ``official``: the official small configuration (``official-small``: 1,245,829 parameters at
 144x176, fc_dim 14, strides 2,2,2,2) fitted for 60 epochs with batch 2 clips and lossless (png)
@@ -55,13 +56,15 @@ def _row(label: str, report, wall: float) -> str:
 
 
 def part_budget(args, work: Path) -> None:
+    mode = f"preset {args.preset}" if args.preset else "default options (rate control, quality 6)"
+    print(f"{mode}\n")
     print("| time budget | epochs | train s | encode s | bytes | bpp | PSNR dB | MS-SSIM | load |")
     print("|---|---|---|---|---|---|---|---|---|")
     for budget in args.budgets:
         t0 = time.monotonic()
         report = dnerv_codec.encode(
             [CLIP], work / f"b{budget}.dnerv", epochs=10_000, time_budget=budget,
-            quiet=True, force=True,
+            preset=args.preset, quiet=True, force=True,
         )  # fmt: skip
         print(_row(f"{budget:.0f} s", report, time.monotonic() - t0), flush=True)
 
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--part", choices=["budget", "official"], required=True)
     ap.add_argument("--budgets", type=float, nargs="+", default=[60, 120, 300, 600])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--preset", help="budget: a fixed network instead of the default rate control")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     _header(args)

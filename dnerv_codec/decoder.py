@@ -80,7 +80,8 @@ class DnervFile:
         path: the .dnerv file.
         device: ``auto``, ``cpu`` or ``cuda``.
         half: run the network in float16 (CUDA only).
-        batch: clips decoded per network call.
+        batch: clips decoded per network call; default 1 on CPU (measured faster than 4 there,
+            benchmarks/RESULTS.md "Decoder") and 4 on CUDA.
         keyframe_weights: weights file of a learned keyframe codec, if the file uses one.
     """
 
@@ -89,13 +90,15 @@ class DnervFile:
         path: str | Path,
         device: str = "auto",
         half: bool = False,
-        batch: int = 4,
+        batch: int | None = None,
         keyframe_weights: str | Path | None = None,
     ) -> None:
         self.path = Path(path)
         self.device = resolve_device(device)
         if half and self.device.type != "cuda":
             raise InputError("--half needs a CUDA GPU (float16 convolutions are slow on CPU)")
+        if batch is None:
+            batch = 4 if self.device.type == "cuda" else 1
         if batch < 1:
             raise InputError(f"--batch must be at least 1, got {batch}")
         self.half, self.batch = half, batch
@@ -251,7 +254,7 @@ def open(
     path: str | Path,
     device: str = "auto",
     half: bool = False,
-    batch: int = 4,
+    batch: int | None = None,
     keyframe_weights: str | Path | None = None,
 ) -> DnervFile:
     """Open a .dnerv file for decoding (see :class:`DnervFile`)."""
@@ -283,7 +286,7 @@ def decode(
     crf: int | None = None,
     device: str = "auto",
     half: bool = False,
-    batch: int = 4,
+    batch: int | None = None,
     keyframe_weights: str | Path | None = None,
     force: bool = False,
     quiet: bool = False,

@@ -42,13 +42,14 @@ from dnerv_codec.progress import Progress
 from dnerv_codec.video import Video
 
 OFFICIAL_LR, OFFICIAL_BATCH = 5e-4, 2
+DEFAULT_RATE_QUALITY = 6.0  # `dnerv encode IN OUT` alone: --quality 6 (0.155 bpp)
 
 
 @dataclass
 class EncodeOptions:
     """Every knob of :func:`encode`; the CLI's options map one to one onto these."""
 
-    preset: str = "small"
+    preset: str | None = None  # a fixed network; None: rate control (DEFAULT_RATE_QUALITY)
     epochs: int = 60
     time_budget: float | None = None  # seconds of training; stops with the best state so far
     batch_size: int | None = None  # clips per step; None: the preset's (else the official 2)
@@ -57,9 +58,9 @@ class EncodeOptions:
     keyframe_codec: str | None = None  # None: dnerv_codec.keyframe.DEFAULT_CODEC
     keyframe_quality: int | None = None
     keyframe_weights: str | None = None
-    prune: float = 0.0
+    prune: float | None = None  # fixed presets: 0 (rate control chooses its own)
     finetune_epochs: int = 0  # after pruning; default: a tenth of the epochs
-    quant_bits: int = 8
+    quant_bits: int | None = None  # fixed presets: 8 (rate control chooses its own)
     quant_scheme: str = "symmetric"
     device: str = "auto"
     seed: int = 0
@@ -72,8 +73,9 @@ class EncodeOptions:
     verify: bool = True  # decode the written file and measure PSNR / MS-SSIM
     cache_dir: str | None = None  # memory-map frames from a cache here (dnerv_codec.framecache)
     dist_timeout: float = 3600.0  # seconds a distributed collective may wait (torchrun)
-    # Rate control (dnerv_codec.ratecontrol): at most one of the three; preset, prune and
-    # quant_bits are then chosen by the controller.
+    # Rate control (dnerv_codec.ratecontrol): at most one of the three, and not with a preset,
+    # prune or quant_bits, which the controller chooses. With none of them and no preset, the
+    # encoder uses rate control at quality DEFAULT_RATE_QUALITY.
     target_bpp: float | None = None
     target_size: int | None = None
     quality: float | None = None
@@ -84,23 +86,44 @@ class EncodeOptions:
         return any(v is not None for v in (self.target_bpp, self.target_size, self.quality))
 
     def validate(self) -> None:
+        knobs = sum(v is not None for v in (self.target_bpp, self.target_size, self.quality))
+        if knobs > 1:
+            raise InputError("--target-bpp, --target-size and --quality are mutually exclusive")
+        if knobs and self.preset is not None:
+            raise InputError(
+                "--preset fixes the network and rate control (--target-bpp, --target-size, "
+                "--quality) sizes it: give one of them"
+            )
+        if self.preset is None and not knobs:
+            self.quality = DEFAULT_RATE_QUALITY
+        if self.rate_controlled:
+            for name, value in (("--prune", self.prune), ("--quant-bits", self.quant_bits)):
+                if value is not None:
+                    raise InputError(
+                        f"{name} is chosen by rate control; name a --preset to set it yourself"
+                    )
+        else:
+            self.prune = 0.0 if self.prune is None else self.prune
+            self.quant_bits = 8 if self.quant_bits is None else self.quant_bits
         checks = [
             (self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
             (self.time_budget is None or self.time_budget > 0, "--time-budget must be positive"),
             (self.batch_size is None or self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.lr is None or self.lr > 0, f"--lr must be positive, got {self.lr}"),
-            (0.0 <= self.prune < 1.0, f"--prune must be in [0, 1), got {self.prune}"),
-            (2 <= self.quant_bits <= 16, f"--quant-bits must be in 2..16, got {self.quant_bits}"),
+            (
+                self.prune is None or 0.0 <= self.prune < 1.0,
+                f"--prune must be in [0, 1), got {self.prune}",
+            ),
+            (
+                self.quant_bits is None or 2 <= self.quant_bits <= 16,
+                f"--quant-bits must be in 2..16, got {self.quant_bits}",
+            ),
             (self.quant_scheme in quant.SCHEMES, f"--quant-scheme must be one of {quant.SCHEMES}"),
             (self.loss in ("uvg", "ucf"), f"--loss must be uvg or ucf, got {self.loss!r}"),
             (self.checkpoint_every >= 1, "--checkpoint-every must be at least 1"),
             (not self.resume or self.checkpoint_dir, "--resume needs --checkpoint-dir"),
             (self.finetune_epochs >= 0, "--finetune-epochs must not be negative"),
             (self.dist_timeout > 0, "--dist-timeout must be positive"),
-            (
-                sum(v is not None for v in (self.target_bpp, self.target_size, self.quality)) <= 1,
-                "--target-bpp, --target-size and --quality are mutually exclusive",
-            ),
             (self.target_bpp is None or self.target_bpp > 0, "--target-bpp must be positive"),
             (self.target_size is None or self.target_size > 0, "--target-size must be positive"),
             (self.qat_epochs >= 0, "--qat-epochs must not be negative"),
@@ -248,8 +271,8 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
     codec = get_codec(codec_name, quality, weights=opts.keyframe_weights)
     if opts.rate_controlled and dist.active:
         raise InputError(
-            "rate control (--target-bpp, --target-size, --quality) runs in one process: "
-            "drop it or run without torchrun"
+            "rate control (the default, or --target-bpp, --target-size, --quality) runs in one "
+            "process: under torchrun name a --preset"
         )
     progress = Progress(quiet=opts.quiet or not dist.is_main)
     videos = distributed.read_videos(inputs, opts.max_frames, opts.cache_dir, dist)
@@ -295,7 +318,7 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
     if state is not None:
         trainer.load_state_dict(state)
     train_seconds = _train(trainer, opts, ckpt, progress)
-    if opts.prune > 0 and plan is None:  # under rate control, landing chooses the pruning
+    if plan is None and opts.prune > 0:  # under rate control, landing chooses the pruning
         _prune_and_finetune(
             model, frame_streams, key_streams, opts, trainer.epoch, device, progress
         )

@@ -58,6 +58,9 @@ MIN_PER_CHANNEL = 256  # smaller channels share one scale per tensor (see quant.
 QUALITY_RANGE = (1.0, 10.0)
 
 
+_HINT = "; raise the target, or name a --preset for a fixed-size network"
+
+
 def quality_to_bpp(quality: float) -> float:
     """The bpp the ``--quality`` scale asks for (documented in README, "Rate control")."""
     lo, hi = QUALITY_RANGE
@@ -171,13 +174,13 @@ def plan(
     if kf(lo) + fixed_bytes >= target:
         raise InputError(
             f"target {target:,} bytes ({bpp:.4g} bpp) is too small: the keyframes alone take "
-            f"{kf(lo):,} bytes at the lowest {codec_name} quality ({lo})"
+            f"{kf(lo):,} bytes at the lowest {codec_name} quality ({lo}){_HINT}"
         )
     if kf(lo) + fixed_bytes + min_weights > target:
         raise InputError(
             f"target {target:,} bytes ({bpp:.4g} bpp) is too small: keyframes at the lowest "
             f"quality ({kf(lo):,} bytes) plus the smallest model (about {min_weights:,} bytes) "
-            "exceed it"
+            f"exceed it{_HINT}"
         )
 
     def best_quality(budget: int) -> int:
@@ -215,7 +218,7 @@ def plan(
         if kf(lo) + fixed_bytes + min_weights > target:
             raise InputError(
                 f"target {target:,} bytes ({bpp:.4g} bpp) is too small: keyframes at quality "
-                f"{lo} take {kf(lo):,} bytes, and the smallest model about {min_weights:,}"
+                f"{lo} take {kf(lo):,} bytes, and the smallest model about {min_weights:,}{_HINT}"
             )
     # The keyframes get their share, but always leave room for the smallest model.
     share = int(KEYFRAME_SHARE * (target - fixed_bytes))
@@ -368,10 +371,11 @@ def training_psnr(trainer) -> float:
     was_training = model.training
     model.eval()
     values = []
-    for start in range(0, len(trainer.clips), max(1, trainer.batch_size)):
-        ids = list(range(start, min(start + trainer.batch_size, len(trainer.clips))))
-        key, t, pos, target, mask = trainer._batch(ids)
-        values.append(frame_psnr(model(key, t, pos), target)[mask])
+    with torch.no_grad():
+        for start in range(0, len(trainer.clips), max(1, trainer.batch_size)):
+            ids = list(range(start, min(start + trainer.batch_size, len(trainer.clips))))
+            key, t, pos, target, mask = trainer._batch(ids)
+            values.append(frame_psnr(model(key, t, pos), target)[mask])
     model.train(was_training)
     return torch.cat(values).mean().item()
 

@@ -170,3 +170,34 @@ def test_rd_adapter_takes_target_bpps_and_presets():
         adapter.check(-0.1)
     with pytest.raises(InputError, match="neither"):
         adapter.check("nonsense")
+
+
+def test_rate_control_is_the_default_and_a_preset_turns_it_off():
+    from dnerv_codec.encoder import DEFAULT_RATE_QUALITY, EncodeOptions
+
+    default = EncodeOptions()
+    default.validate()
+    assert default.rate_controlled and default.quality == DEFAULT_RATE_QUALITY
+    assert (default.lr, default.batch_size) == (2e-3, 1)  # the compact family's training
+    fixed = EncodeOptions(preset="official-small")
+    fixed.validate()
+    assert not fixed.rate_controlled
+    assert (fixed.prune, fixed.quant_bits, fixed.lr, fixed.batch_size) == (0.0, 8, 5e-4, 2)
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--preset", "small", "--target-bpp", "0.1"], "give one of them"),
+        (["--quality", "5", "--prune", "0.2"], "--prune is chosen by rate control"),
+        (["--quant-bits", "6"], "--quant-bits is chosen by rate control"),
+    ],
+)
+def test_rate_control_and_fixed_network_options_conflict(
+    sample_clip, tmp_path, capsys, extra, words
+):
+    out = tmp_path / "x.dnerv"
+    code = main(["encode", str(sample_clip), str(out), *extra, "-q"])
+    err = capsys.readouterr().err
+    assert code != 0 and not out.exists()
+    assert len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err

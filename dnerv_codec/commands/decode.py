@@ -23,7 +23,7 @@ import click
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
 @click.option("--half", is_flag=True, help="float16 network on CUDA.")
-@click.option("--batch", type=int, default=4, show_default=True, help="Clips per network call.")
+@click.option("--batch", type=int, help="Clips per network call [default: 1 on CPU, 4 on a GPU].")
 @click.option(
     "--keyframe-weights",
     type=click.Path(dir_okay=False),

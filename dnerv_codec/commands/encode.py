@@ -14,7 +14,11 @@ _D = EncodeOptions()
 
 @click.command("encode")
 @click.argument("paths", nargs=-1, required=True, metavar="INPUT... OUTPUT.dnerv")
-@click.option("--preset", default=_D.preset, show_default=True, help="Network size preset.")
+@click.option(
+    "--preset",
+    help="A fixed network size (see `dnerv codecs`); without it, rate control sizes the network "
+    "(--quality 6 unless --target-bpp, --target-size or --quality says otherwise).",
+)
 @click.option("--epochs", type=int, default=_D.epochs, show_default=True)
 @click.option("--time-budget", type=float, help="Stop training after this many seconds.")
 @click.option(
@@ -40,9 +44,7 @@ _D = EncodeOptions()
 @click.option(
     "--prune",
     type=float,
-    default=_D.prune,
-    show_default=True,
-    help="Fraction of weights removed by global magnitude pruning.",
+    help="With --preset: fraction of weights removed by global magnitude pruning [default: 0].",
 )
 @click.option(
     "--finetune-epochs", type=int, default=0, help="Epochs after pruning (default: epochs/10)."
@@ -58,7 +60,8 @@ _D = EncodeOptions()
 @click.option(
     "--quality",
     type=float,
-    help="Rate control on a 1..10 scale (higher is better): 0.02 bpp at 1 to 0.8 bpp at 10.",
+    help="Rate control on a 1..10 scale (higher is better): 0.02 bpp at 1 to 0.8 bpp at 10 "
+    "[default without --preset: 6, 0.155 bpp].",
 )
 @click.option(
     "--qat-epochs",
@@ -67,7 +70,7 @@ _D = EncodeOptions()
     show_default=True,
     help="Rate control: quantisation-aware fine-tuning epochs after landing.",
 )
-@click.option("--quant-bits", type=int, default=_D.quant_bits, show_default=True)
+@click.option("--quant-bits", type=int, help="With --preset: weight bits [default: 8].")
 @click.option(
     "--quant-scheme",
     type=click.Choice(["symmetric", "affine"]),
