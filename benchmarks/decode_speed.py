@@ -8,7 +8,10 @@ Usage::
 For each case a real .dnerv file is encoded first (a couple of epochs: quality does not change
 the decoding work), then decoded several ways:
 
-- ``frames()`` over the whole video with batch 1 and 4 clips per network call (no file output);
+- opening the file (checks, metadata, building the network, dequantising the weights);
+- ``frames()`` over the whole video with batch 1 and 4 clips per network call (no file output),
+  opening the file included; and "network only": ``frames()`` again on a file already open whose
+  keyframes are decoded and cached, i.e. the network, its input and output conversions;
 - the keyframes alone (every keyframe stream decoded by the file's keyframe codec);
 - ``dnerv decode`` to PNG and to mp4 (the whole command, in-process, output written);
 - the same file decoded with 1 and with 2 threads: the largest difference between the frames.
@@ -90,8 +93,11 @@ def bench_case(label: str, clip: Path, preset: str, epochs: int, work: Path, rep
     row = {"case": label, "preset": preset, "size": f"{info.width}x{info.height}", "frames": n}
     row["params"] = params
     row["bytes"] = report.bytes
+    row["open s"] = _timed(lambda: dnerv_codec.open(path, device="cpu").close(), repeat)
     for batch in (1, 4):
         row[f"frames() batch {batch}"] = n / _timed(lambda b=batch: _all_frames(path, b), repeat)
+        with dnerv_codec.open(path, device="cpu", batch=batch) as f:  # keyframes cached after
+            row[f"network only, batch {batch}"] = n / _timed(lambda f=f: list(f.frames(0)), repeat)
     keys = _keyframes_only(path)
     row["keyframes"] = keys
     row["keyframe decode s"] = _timed(lambda: _keyframes_only(path), repeat)
@@ -140,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         cells = [f"{v:.2f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else v
                  for v in row.values()]  # fmt: skip
         print("| " + " | ".join(str(c) for c in cells) + " |")
-    print("\nframes() and dnerv decode columns are frames/s (median of runs after a warm-up).")
+    print("\nframes(), network and dnerv decode columns are frames/s (median of runs after a")
+    print("warm-up); open and keyframe columns are seconds.")
 
 
 if __name__ == "__main__":
