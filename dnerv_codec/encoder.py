@@ -94,7 +94,9 @@ class EncodeOptions:
                 "--preset fixes the network and rate control (--target-bpp, --target-size, "
                 "--quality) sizes it: give one of them"
             )
-        if self.preset is None and not knobs:
+        # The default rate (no knob given) may rise to what a tiny input needs (ratecontrol.plan).
+        self._default_rate = self.preset is None and not knobs
+        if self._default_rate:
             self.quality = DEFAULT_RATE_QUALITY
         if self.rate_controlled:
             for name, value in (("--prune", self.prune), ("--quant-bits", self.quant_bits)):
@@ -446,6 +448,7 @@ def _rate_plan(videos, opts: EncodeOptions, codec_name: str, progress: Progress)
         keyframe_weights=opts.keyframe_weights,
         fixed_quality=opts.keyframe_quality,
         log=progress.write,
+        raise_to_feasible=getattr(opts, "_default_rate", False),
     )
 
 

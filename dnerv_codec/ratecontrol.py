@@ -59,6 +59,7 @@ QUALITY_RANGE = (1.0, 10.0)
 
 
 _HINT = "; raise the target, or name a --preset for a fixed-size network"
+FEASIBLE_MARGIN = 1.3  # a default target below the smallest possible file is raised to this x it
 
 
 def quality_to_bpp(quality: float) -> float:
@@ -150,8 +151,13 @@ def plan(
     fixed_quality: int | None = None,
     fixed_bytes: int = 700,
     log: Callable[[str], None] | None = None,
+    raise_to_feasible: bool = False,
 ) -> Plan:
     """Choose keyframe quality and model width for a budget of ``target`` bytes.
+
+    ``raise_to_feasible``: a target below the smallest file these videos allow is raised to
+    that size plus a margin (and logged) instead of refused; the encoder's default rate does
+    this, so that ``dnerv encode`` alone also codes a one-frame or tiny video.
 
     Raises:
         InputError: the budget cannot be met (one line saying what alone exceeds it).
@@ -170,11 +176,21 @@ def plan(
         return sizes[q]
 
     min_weights, _ = _predict_weight_bytes(frame_size, MIN_WIDTH, MIN_BITS_PER_WEIGHT)
+    smallest = kf(lo if fixed_quality is None else fixed_quality) + fixed_bytes + min_weights
+    if raise_to_feasible and smallest > target:
+        raised = int(math.ceil(smallest * FEASIBLE_MARGIN))
+        if log is not None:
+            log(
+                f"rate control: {target:,} bytes is below the smallest file for this input; "
+                f"aiming at {raised:,} bytes ({raised * 8 / pixels:.4g} bpp) instead"
+            )
+        target = raised
     bpp = target * 8 / pixels
     if kf(lo) + fixed_bytes >= target:
         raise InputError(
             f"target {target:,} bytes ({bpp:.4g} bpp) is too small: the keyframes alone take "
-            f"{kf(lo):,} bytes at the lowest {codec_name} quality ({lo}){_HINT}"
+            f"{kf(lo):,} bytes at the lowest {codec_name} quality ({lo}), and the container "
+            f"about {fixed_bytes}{_HINT}"
         )
     if kf(lo) + fixed_bytes + min_weights > target:
         raise InputError(

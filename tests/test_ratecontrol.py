@@ -201,3 +201,19 @@ def test_rate_control_and_fixed_network_options_conflict(
     err = capsys.readouterr().err
     assert code != 0 and not out.exists()
     assert len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err
+
+
+def test_default_rate_rises_to_what_a_one_frame_video_needs(sample_clip, tmp_path):
+    """0.155 bpp of one 96x64 frame is 119 bytes, below any file: the default rate rises to
+    the smallest feasible size (and says so); an explicit target is refused instead."""
+    from PIL import Image
+
+    frame = read_video(sample_clip, max_frames=1).frames[0]
+    folder = tmp_path / "one"
+    folder.mkdir()
+    Image.fromarray(frame).resize((96, 64)).save(folder / "0000.png")
+    report = dnerv_codec.encode([folder], tmp_path / "one.dnerv", epochs=2, quiet=True)
+    assert report.rate["target_bytes"] > 0.155 * 96 * 64 / 8
+    assert report.bytes <= report.rate["target_bytes"] and report.psnr > 15
+    with pytest.raises(InputError, match="too small"):
+        dnerv_codec.encode([folder], tmp_path / "two.dnerv", target_bpp=0.155, quiet=True)
