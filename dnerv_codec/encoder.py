@@ -95,7 +95,9 @@ class EncodeOptions:
                 "--quality) sizes it: give one of them"
             )
         # The default rate (no knob given) may rise to what a tiny input needs (ratecontrol.plan).
-        self._default_rate = self.preset is None and not knobs
+        # (idempotent: a second validate() keeps it, although quality is then set)
+        default = self.preset is None and not knobs
+        self._default_rate = getattr(self, "_default_rate", False) or default
         if self._default_rate:
             self.quality = DEFAULT_RATE_QUALITY
         if self.rate_controlled:
