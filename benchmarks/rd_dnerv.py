@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qat-epochs", type=int, default=0)
     parser.add_argument("--keyframe-share", type=float, default=ratecontrol.KEYFRAME_SHARE)
     parser.add_argument("--no-residual", action="store_true", help="official RGB head output")
+    parser.add_argument("--keyframe-codec", default=None, help="default: the encoder's")
     parser.add_argument("--label", default="main")
     parser.add_argument("--out", default=None, help="results folder")
     parser.add_argument("--floors", action="store_true", help="print preset bpp floors, exit")
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         "qat_epochs": args.qat_epochs,
         "device": "cpu",
     }
+    if args.keyframe_codec:
+        options["keyframe_codec"] = args.keyframe_codec
     load_before = os.getloadavg()
     start = time.perf_counter()
     curve = rd.rd_curve(video, "dnerv", args.bpps, progress=True, **options)
