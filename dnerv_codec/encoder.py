@@ -80,6 +80,9 @@ class EncodeOptions:
     target_size: int | None = None
     quality: float | None = None
     qat_epochs: int = 0  # quantisation-aware fine-tuning epochs after rate control lands
+    # Set by validate(): no rate knob and no preset were given, so the default rate may rise to
+    # what a tiny input needs (ratecontrol.plan's raise_to_feasible).
+    _default_rate: bool = field(default=False, init=False, repr=False)
 
     @property
     def rate_controlled(self) -> bool:
@@ -94,10 +97,8 @@ class EncodeOptions:
                 "--preset fixes the network and rate control (--target-bpp, --target-size, "
                 "--quality) sizes it: give one of them"
             )
-        # The default rate (no knob given) may rise to what a tiny input needs (ratecontrol.plan).
-        # (idempotent: a second validate() keeps it, although quality is then set)
-        default = self.preset is None and not knobs
-        self._default_rate = getattr(self, "_default_rate", False) or default
+        # kept on a second validate(), when quality is already set
+        self._default_rate = self._default_rate or (self.preset is None and not knobs)
         if self._default_rate:
             self.quality = DEFAULT_RATE_QUALITY
         if self.rate_controlled:
@@ -450,7 +451,7 @@ def _rate_plan(videos, opts: EncodeOptions, codec_name: str, progress: Progress)
         keyframe_weights=opts.keyframe_weights,
         fixed_quality=opts.keyframe_quality,
         log=progress.write,
-        raise_to_feasible=getattr(opts, "_default_rate", False),
+        raise_to_feasible=opts._default_rate,
     )
 
 

@@ -175,6 +175,8 @@ def plan(
             sizes[q] = _keyframe_bytes(videos, codec_name, q, keyframe_weights)
         return sizes[q]
 
+    if fixed_quality is not None and not lo <= fixed_quality <= hi:
+        raise InputError(f"--keyframe-quality must be in {lo}..{hi} for {codec_name}")
     min_weights, _ = _predict_weight_bytes(frame_size, MIN_WIDTH, MIN_BITS_PER_WEIGHT)
     smallest = kf(lo if fixed_quality is None else fixed_quality) + fixed_bytes + min_weights
     if raise_to_feasible and smallest > target:
@@ -228,8 +230,6 @@ def plan(
     budget_now = 0
 
     if fixed_quality is not None:  # the user chose the keyframe quality
-        if not lo <= fixed_quality <= hi:
-            raise InputError(f"--keyframe-quality must be in {lo}..{hi} for {codec_name}")
         lo = hi = fixed_quality
         if kf(lo) + fixed_bytes + min_weights > target:
             raise InputError(
