@@ -24,6 +24,7 @@ KEYFRAME_CODECS: dict[int, str] = {
     6: "bmshj2018-hyperprior",
     7: "mbt2018-mean",
     8: "cheng2020-anchor",
+    9: "hevc-ld",
 }
 
 # Network architectures (stored in metadata).

@@ -176,16 +176,23 @@ class DnervFile:
         raise InputError(f"no video {video!r} in {self.path.name} (it holds: {names})")
 
     def keyframe(self, video: int, index: int) -> np.ndarray:
-        """Decoded keyframe ``index`` of ``video``, uint8 (H, W, 3); the last few are cached."""
-        key = (video, index)
+        """Decoded keyframe ``index`` of ``video``, uint8 (H, W, 3).
+
+        Keyframes are decoded a codec group at a time (one keyframe for intra codecs, up to 32
+        for ``hevc-ld``) and the last few groups are cached.
+        """
+        group = self.keyframe_codec.group
+        first = index - index % group
+        key = (video, first)
         if key not in self._cache:
             info = self.videos[video]
-            data = self._keyframe_index.get(self._reader, video, index)
-            frame = self.keyframe_codec.decompress([data], (info.height, info.width))[0]
+            last = min(first + group, self._keyframe_index.count(video))
+            data = [self._keyframe_index.get(self._reader, video, k) for k in range(first, last)]
+            frames = self.keyframe_codec.decompress(data, (info.height, info.width))
             if len(self._cache) >= 4:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = frame
-        return self._cache[key]
+            self._cache[key] = frames
+        return self._cache[key][index - first]
 
     # -- decoding --------------------------------------------------------------------------
     def _clip_batch(self, video: int, clips: list) -> np.ndarray:

@@ -73,6 +73,24 @@ def test_frame_ranges_equal_the_full_decode(encoded, start, stop):
     np.testing.assert_array_equal(part, full[start:stop])
 
 
+def test_predictive_keyframes_decode_any_range(clip, tmp_path, monkeypatch):
+    """hevc-ld keyframes: random access decodes from the start of the keyframe's group."""
+    from dnerv_codec.keyframe.classical import HevcLowDelay
+
+    monkeypatch.setattr(HevcLowDelay, "group", 2)  # 20 frames: keyframes 0,8,16,19 in 2 groups
+    out = tmp_path / "ld.dnerv"
+    opts = {**FAST, "keyframe_codec": "hevc-ld", "keyframe_quality": 8}
+    report = dnerv_codec.encode([clip], out, epochs=2, batch_size=1, seed=1, **opts)
+    with dnerv_codec.open(out, device="cpu") as f:
+        assert f.meta["keyframe"]["name"] == "hevc-ld"
+        full = np.stack(list(f.frames("bbb")))
+    assert psnr_rgb(read_video(clip).frames, full) == pytest.approx(report.psnr, abs=1e-6)
+    for start, stop in [(16, 20), (9, 17), (0, 3)]:
+        with dnerv_codec.open(out, device="cpu") as f:  # fresh cache each time
+            part = np.stack(list(f.frames("bbb", start, stop)))
+        assert np.array_equal(part, full[start:stop])
+
+
 def test_cli_decode_png_is_deterministic_and_complete(encoded, tmp_path):
     out, _ = encoded
     for run in ("a", "b"):

@@ -19,8 +19,8 @@ from dnerv_codec.keyframe import (
 )
 from dnerv_codec.video import read_video
 
-CLASSICAL = ["png", "hevc-intra", "vvc-intra", "avif"]
-LOSSY = ["hevc-intra", "vvc-intra", "avif"]
+CLASSICAL = ["png", "hevc-intra", "vvc-intra", "avif", "hevc-ld"]
+LOSSY = ["hevc-intra", "vvc-intra", "avif", "hevc-ld"]
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +97,13 @@ def test_round_trip_is_exact_and_deterministic(name, real_frames):
     first, second = codec.decompress(data, size), codec.decompress(data, size)
     assert first.dtype == np.uint8 and first.shape == real_frames.shape
     assert np.array_equal(first, recon) and np.array_equal(first, second)
-    # Each keyframe decodes on its own (the decoder fetches single keyframes).
-    for i, blob in enumerate(data):
-        assert np.array_equal(codec.decompress([blob], size)[0], recon[i])
+    # Intra codecs: each keyframe decodes on its own (the decoder fetches single keyframes);
+    # a predictive codec's group decodes from its first picture on.
+    if codec.group == 1:
+        for i, blob in enumerate(data):
+            assert np.array_equal(codec.decompress([blob], size)[0], recon[i])
+    else:
+        assert np.array_equal(codec.decompress(data[:1], size)[0], recon[0])
     if name == "png":
         assert np.array_equal(recon, real_frames)
     else:
@@ -130,6 +134,26 @@ def test_higher_quality_gives_more_bytes_and_higher_psnr(name, real_frames):
         psnrs.append(psnr(recon, frame))
     assert sizes == sorted(sizes) and len(set(sizes)) == 3, sizes
     assert psnrs == sorted(psnrs) and psnrs[2] - psnrs[0] > 5, psnrs
+
+
+def test_hevc_ld_groups_decode_on_their_own_and_predict_cheaply(real_frames, monkeypatch):
+    from dnerv_codec.keyframe.classical import HevcLowDelay
+
+    monkeypatch.setattr(HevcLowDelay, "group", 3)
+    # 7 keyframes of a slowly panning real frame: groups [0, 3), [3, 6), [6, 7)
+    frames = np.stack([np.roll(real_frames[0], 2 * k, axis=1) for k in range(7)])
+    codec = get_codec("hevc-ld", 6)
+    data, recon = codec.compress_with_reconstruction(frames)
+    size = frames.shape[1:3]
+    assert len(data) == 7 and psnr(recon, frames) > 25
+    for start in (0, 3, 6):
+        run = data[start : start + 3]
+        assert np.array_equal(codec.decompress(run, size), recon[start : start + 3])
+    intra = [len(data[k]) for k in (0, 3, 6)]
+    predicted = [len(data[k]) for k in (1, 2, 4, 5)]
+    assert max(predicted) < min(intra) / 2, (intra, predicted)
+    intra_codec = get_codec("hevc-intra", 6)
+    assert sum(map(len, data)) < sum(map(len, intra_codec.compress(frames))) * 0.75
 
 
 # -- bad data -------------------------------------------------------------------------------------

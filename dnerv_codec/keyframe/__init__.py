@@ -21,6 +21,7 @@ name                  quality  meaning
 ====================  =======  ==================================================================
 png                   1        lossless RGB (reference)
 hevc-intra            1..12    x265 all-intra, QP = 54 - 3q, Y'CbCr 4:4:4 8-bit
+hevc-ld               1..12    x265 low-delay P over the keyframes (groups of 32), as hevc-intra
 vvc-intra             1..12    vvenc all-intra, QP = 54 - 3q, Y'CbCr 4:2:0 10-bit
 avif                  1..12    libaom AV1 all-intra, cq-level = 66 - 5q, Y'CbCr 4:4:4 8-bit
 bmshj2018-factorized  1..8     CompressAI zoo quality, mse
@@ -43,6 +44,7 @@ from dnerv_codec.keyframe.classical import (
     LOSSY_QUALITIES,
     AvifIntra,
     HevcIntra,
+    HevcLowDelay,
     PngCodec,
     VvcIntra,
 )
@@ -53,7 +55,7 @@ from dnerv_codec.keyframe.classical import (
 DEFAULT_CODEC = "hevc-intra"
 DEFAULT_QUALITY = 8
 
-CLASSICAL_CODECS = ("png", "hevc-intra", "vvc-intra", "avif")  # need no weights
+CLASSICAL_CODECS = ("png", "hevc-intra", "vvc-intra", "avif", "hevc-ld")  # need no weights
 
 _Factory = Callable[[int, "str | Path | None", str], KeyframeCodec]
 _REGISTRY: dict[str, tuple[tuple[int, int], _Factory]] = {}
@@ -84,6 +86,7 @@ register("png", (1, 1), _classical(PngCodec))
 register("hevc-intra", LOSSY_QUALITIES, _classical(HevcIntra))
 register("vvc-intra", LOSSY_QUALITIES, _classical(VvcIntra))
 register("avif", LOSSY_QUALITIES, _classical(AvifIntra))
+register("hevc-ld", LOSSY_QUALITIES, _classical(HevcLowDelay))
 for _name, _q in [
     ("bmshj2018-factorized", (1, 8)),
     ("bmshj2018-hyperprior", (1, 8)),

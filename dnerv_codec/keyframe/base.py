@@ -1,8 +1,11 @@
 """The keyframe codec interface shared by every registered codec, and input checks.
 
-A keyframe codec turns ``N`` RGB frames of one size into ``N`` independent byte strings and back.
-Each string decodes on its own (the decoder fetches single keyframes for random access), and
-``decompress`` needs nothing but the strings and the frame size ``(H, W)``.
+A keyframe codec turns ``N`` RGB frames of one size into ``N`` byte strings (one per frame) and
+back; ``decompress`` needs nothing but the strings and the frame size ``(H, W)``. Strings decode in
+*groups* of :attr:`KeyframeCodec.group` consecutive frames (the last group of a video may be
+shorter): an intra codec has groups of 1, so every string decodes on its own; a predictive codec
+(``hevc-ld``) must be given a run of strings that starts at a group boundary, in order. The
+decoder fetches whole groups for random access.
 
 >>> from dnerv_codec.keyframe import get_codec
 >>> codec = get_codec("png", 1)
@@ -35,10 +38,13 @@ class KeyframeCodec(ABC):
         codec_id: on-disk id from ``bitstream.ids.KEYFRAME_CODECS``.
         quality: integer quality, higher is better, within ``quality_range(name)``.
         weights_digest: sha256 hex of the weights (learned codecs), ``""`` for classical ones.
+        group: frames per independently decodable group (1: every frame is intra coded). Frame
+            ``k`` of a video is decodable from the strings ``k - k % group`` .. ``k``.
     """
 
     name: str = ""
     codec_id: int = 0
+    group: int = 1
 
     def __init__(self, quality: int) -> None:
         self.quality = int(quality)
@@ -66,6 +72,8 @@ class KeyframeCodec(ABC):
     @abstractmethod
     def decompress(self, data: list[bytes], size: tuple[int, int]) -> np.ndarray:
         """Decode byte strings to uint8 frames ``(N, H, W, 3)`` of size ``size = (H, W)``.
+
+        ``data`` starts at a group boundary (see :attr:`group`) and is in coding order.
 
         Raises:
             FormatError: a string is not a valid keyframe of this codec at this size.

@@ -1,10 +1,11 @@
 """Splitting encoder output into one self-contained byte string per picture, and back.
 
 Encoders run once over all keyframes (one ffmpeg process), then the elementary stream is cut at
-picture boundaries. Every picture is an IRAP/key frame that carries its own parameter sets, so each
-piece decodes on its own. Bytes that carry no information are dropped: access unit delimiters
-(HEVC/VVC), and the AV1 temporal delimiter OBU (2 bytes, put back before decoding). NAL units are
-stored with 3-byte start codes.
+picture boundaries. In the intra codecs every picture is an IRAP/key frame that carries its own
+parameter sets, so each piece decodes on its own; in ``hevc-ld`` that holds for the first picture
+of each group, and the P pictures after it decode in order after it. Bytes that carry no
+information are dropped: access unit delimiters (HEVC/VVC), and the AV1 temporal delimiter OBU
+(2 bytes, put back before decoding). NAL units are stored with 3-byte start codes.
 """
 
 from __future__ import annotations

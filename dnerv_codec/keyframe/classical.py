@@ -1,4 +1,5 @@
-"""Classical intra codecs through the bundled ffmpeg: HEVC (x265), VVC (vvenc), AV1 (libaom), PNG.
+"""Classical codecs through the bundled ffmpeg: HEVC (x265) intra and low-delay P, VVC (vvenc)
+and AV1 (libaom) intra, PNG.
 
 Frames go to ffmpeg as raw Y'CbCr planes made by :mod:`dnerv_codec.keyframe.color` (BT.709 full
 range, exact integers) and come back as raw planes, so ffmpeg never converts colours: encoding is
@@ -6,7 +7,7 @@ x265/vvenc/libaom, decoding is FFmpeg's HEVC and VVC decoders and dav1d, all bit
 standards. Sizes are edge-padded to a multiple of 8, at least 16 (4:2:0 needs even sizes, x265
 at least 16x16) and cropped back; the padding follows from ``(H, W)`` alone, so none is stored.
 
-Quality scale, the same for the three lossy codecs: ``q`` in 1..12, higher is better.
+Quality scale, the same for the four lossy codecs: ``q`` in 1..12, higher is better.
 HEVC and VVC use a constant QP = 54 - 3q (51 .. 18, no adaptive QP); AV1 uses libaom's constant
 quality mode with cq-level = 66 - 5q (61 .. 6, aq-mode 0). Chroma: hevc-intra and avif code
 4:4:4 (it gave higher PSNR-RGB than 4:2:0 at equal bytes in the 30-40 dB range on the sample
@@ -169,6 +170,30 @@ class HevcIntra(FfmpegIntraCodec):
 
     def encoder_args(self) -> list[str]:
         params = f"qp={54 - 3 * self.quality}:keyint=1:info=0:hash=0:aud=0:log-level=error"
+        return ["-c:v", "libx265", "-preset", self.preset, "-tune", "psnr", "-x265-params", params]
+
+
+class HevcLowDelay(HevcIntra):
+    """HEVC low-delay P over the keyframe sequence (x265, 4:4:4 8-bit, preset medium, tune psnr).
+
+    Not in the paper (which codes every keyframe as an image): keyframes 8 frames apart still
+    look alike, and predicting each from the previous ones costs a fraction of an intra picture
+    (measured in benchmarks/RESULTS.md, "Predictive keyframes"). Closed groups of :attr:`group`
+    pictures, each opened by an IDR picture that carries its own parameter sets; P pictures
+    reference up to 3 earlier ones of their group; constant QP = 54 - 3q on P slices (x265 gives
+    the IDR picture its usual I offset, about 3 QP finer).
+    """
+
+    name = "hevc-ld"
+    codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
+    group = 32  # keyframes per IDR: random access decodes at most 31 extra keyframes
+
+    def encoder_args(self) -> list[str]:
+        g = self.group
+        params = (
+            f"qp={54 - 3 * self.quality}:keyint={g}:min-keyint={g}:scenecut=0:bframes=0:"
+            "open-gop=0:repeat-headers=1:ref=3:info=0:hash=0:aud=0:log-level=error"
+        )
         return ["-c:v", "libx265", "-preset", self.preset, "-tune", "psnr", "-x265-params", params]
 
 
