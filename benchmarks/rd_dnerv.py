@@ -65,8 +65,8 @@ def floors(video) -> str:
 def split_table(curve: dict) -> str:
     rows = [
         "| target bpp | bpp | PSNR-RGB | weights B | keyframes B | container B | keyframe q "
-        "| width | params | bits | pruned | epochs | train s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| T | width | params | bits | pruned | epochs | train s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in curve["points"]:
         d = p["dnerv"]
@@ -74,7 +74,8 @@ def split_table(curve: dict) -> str:
         rows.append(
             f"| {p['quality']} | {p['bpp']:.4f} | {p['psnr-rgb']:.2f} | {d['weight_bytes']:,} "
             f"| {d['keyframe_bytes']:,} | {d['overhead_bytes']:,} | {r.get('keyframe_quality')} "
-            f"| {r.get('width')} | {d['parameters']:,} | {r.get('quant_bits')} "
+            f"| {r.get('clip_length', 8)} | {r.get('width')} | {d['parameters']:,} "
+            f"| {r.get('quant_bits')} "
             f"| {r.get('prune', 0):.1%} | {d['epochs']} | {d['train_seconds']:.0f} |"
         )
     return "\n".join(rows)
@@ -88,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--qat-epochs", type=int, default=0)
+    parser.add_argument(
+        "--clip-length", type=int, help="a keyframe every N frames (default: the encoder's)"
+    )
+    parser.add_argument("--weight-rate", type=float, default=0.0, help="entropy-aware training")
+    parser.add_argument(
+        "--time-budget", type=float, default=None,
+        help="seconds of training per point (then --epochs is the schedule's upper bound)",
+    )  # fmt: skip
     parser.add_argument("--keyframe-share", type=float, default=ratecontrol.KEYFRAME_SHARE)
     parser.add_argument("--no-residual", action="store_true", help="official RGB head output")
     parser.add_argument("--keyframe-codec", default=None, help="default: the encoder's")
@@ -111,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         "qat_epochs": args.qat_epochs,
         "device": "cpu",
     }
+    if args.clip_length:
+        options["clip_length"] = args.clip_length
+    if args.weight_rate:
+        options["weight_rate"] = args.weight_rate
+    if args.time_budget:
+        options["time_budget"] = args.time_budget
     if args.keyframe_codec:
         options["keyframe_codec"] = args.keyframe_codec
     load_before = os.getloadavg()

@@ -35,7 +35,7 @@ import torch
 import torch.distributed as tdist
 
 from bitstream.errors import DnervError
-from dnerv_codec.clips import CLIP_LENGTH, keyframe_frames
+from dnerv_codec.clips import keyframe_frames
 from dnerv_codec.errors import InputError, Interrupted
 
 
@@ -218,7 +218,7 @@ def read_videos(
     return framecache.load(folder)
 
 
-def keyframes(videos, codec, ckpt, progress, ctx: Context):
+def keyframes(videos, codec, ckpt, progress, ctx: Context, clip_length: int):
     """Distributed version of the encoder's keyframe step: each rank compresses its share of the
     videos, the bitstreams are gathered, and every rank decodes the same keyframes."""
     streams = ctx.on_main(lambda: ckpt.load_keyframes() if ckpt is not None else None, share=True)
@@ -226,7 +226,7 @@ def keyframes(videos, codec, ckpt, progress, ctx: Context):
     if streams is None:
         mine = {}
         for v in progress.iter(range(ctx.rank, len(videos), ctx.world), "keyframes"):
-            frames = videos[v].frames[keyframe_frames(videos[v].num_frames, CLIP_LENGTH)]
+            frames = videos[v].frames[keyframe_frames(videos[v].num_frames, clip_length)]
             data, own[v] = codec.compress_with_reconstruction(np.asarray(frames))
             mine.update({(v, k): d for k, d in enumerate(data)})
         streams = {}
@@ -239,7 +239,7 @@ def keyframes(videos, codec, ckpt, progress, ctx: Context):
         if v in own:
             decoded.append(own[v])
             continue
-        count = len(keyframe_frames(video.num_frames, CLIP_LENGTH))
+        count = len(keyframe_frames(video.num_frames, clip_length))
         data = [streams[(v, k)] for k in range(count)]
         decoded.append(codec.decompress(data, (video.height, video.width)))
     return streams, decoded

@@ -55,7 +55,7 @@ class EncodeOptions:
     batch_size: int | None = None  # clips per step; None: the preset's (else the official 2)
     lr: float | None = None  # peak learning rate; None: the preset's (else the official 5e-4)
     loss: str = "uvg"
-    keyframe_codec: str | None = None  # None: dnerv_codec.keyframe.DEFAULT_CODEC
+    keyframe_codec: str | None = None  # None: ratecontrol.KEYFRAME_CODEC / keyframe.DEFAULT_CODEC
     keyframe_quality: int | None = None
     keyframe_weights: str | None = None
     prune: float | None = None  # fixed presets: 0 (rate control chooses its own)
@@ -80,6 +80,8 @@ class EncodeOptions:
     target_size: int | None = None
     quality: float | None = None
     qat_epochs: int = 0  # quantisation-aware fine-tuning epochs after rate control lands
+    clip_length: int | None = None  # a keyframe every N frames; None: by the rate / official 8
+    weight_rate: float = 0.0  # entropy-aware training: loss += this x estimated weight bpp
     # Set by validate(): no rate knob and no preset were given, so the default rate may rise to
     # what a tiny input needs (ratecontrol.plan's raise_to_feasible).
     _default_rate: bool = field(default=False, init=False, repr=False)
@@ -132,6 +134,8 @@ class EncodeOptions:
             (self.target_bpp is None or self.target_bpp > 0, "--target-bpp must be positive"),
             (self.target_size is None or self.target_size > 0, "--target-size must be positive"),
             (self.qat_epochs >= 0, "--qat-epochs must not be negative"),
+            (self.weight_rate >= 0, "--weight-rate must not be negative"),
+            (self.clip_length is None or 2 <= self.clip_length <= 64, "--clip-length: 2..64"),
         ]
         for ok, message in checks:
             if not ok:
@@ -143,6 +147,10 @@ class EncodeOptions:
             self.lr = float(training.get("lr", OFFICIAL_LR))
         if self.batch_size is None:
             self.batch_size = int(training.get("batch_size", OFFICIAL_BATCH))
+        if self.clip_length is None and not self.rate_controlled:  # rate control: by the rate
+            self.clip_length = CLIP_LENGTH
+        if self.keyframe_codec is None and self.rate_controlled:
+            self.keyframe_codec = ratecontrol.KEYFRAME_CODEC
 
 
 @dataclass
@@ -181,7 +189,8 @@ class EncodeReport:
             f"{self.parameters:,} parameters, {self.epochs} epochs in {self.train_seconds:.0f} s"
             + (
                 f"; rate control: target {self.rate['target_bytes']:,} bytes, keyframe quality "
-                f"{self.rate['keyframe_quality']}, compact width {self.rate['width']}, "
+                f"{self.rate['keyframe_quality']}, a keyframe every "
+                f"{self.rate.get('clip_length', 8)} frames, compact width {self.rate['width']}, "
                 f"{self.rate['quant_bits']}-bit weights, {self.rate['prune']:.1%} pruned"
                 if self.rate
                 else ""
@@ -211,14 +220,14 @@ def _norm_stats(videos: list[Video]) -> tuple[list[float], list[float]]:
     return [round(float(x), 6) for x in mean], [round(float(x), 6) for x in std]
 
 
-def _keyframes(videos, codec, ckpt: Checkpoint | None, progress: Progress):
+def _keyframes(videos, codec, ckpt: Checkpoint | None, progress: Progress, clip_length: int):
     """Compress every video's keyframes; return bitstreams and decoded keyframes per video."""
     streams = ckpt.load_keyframes() if ckpt is not None else None
     decoded = []
     if streams is None:
         streams = {}
         for v, video in enumerate(progress.iter(videos, "keyframes")):
-            frames = video.frames[keyframe_frames(video.num_frames, CLIP_LENGTH)]
+            frames = video.frames[keyframe_frames(video.num_frames, clip_length)]
             data, recon = codec.compress_with_reconstruction(frames)
             streams.update({(v, k): d for k, d in enumerate(data)})
             decoded.append(recon)
@@ -226,7 +235,7 @@ def _keyframes(videos, codec, ckpt: Checkpoint | None, progress: Progress):
             ckpt.save_keyframes(streams)
     else:
         for v, video in enumerate(videos):
-            count = len(keyframe_frames(video.num_frames, CLIP_LENGTH))
+            count = len(keyframe_frames(video.num_frames, clip_length))
             data = [streams[(v, k)] for k in range(count)]
             decoded.append(codec.decompress(data, (video.height, video.width)))
     return streams, decoded
@@ -281,7 +290,7 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
         )
     progress = Progress(quiet=opts.quiet or not dist.is_main)
     videos = distributed.read_videos(inputs, opts.max_frames, opts.cache_dir, dist)
-    preset, overrides, plan = opts.preset, {}, None
+    preset, overrides, plan = opts.preset, {"clip_length": opts.clip_length}, None
     if opts.rate_controlled:
         plan = _rate_plan(videos, opts, codec_name, progress)
         preset, overrides = ratecontrol.PRESET, plan.overrides
@@ -304,13 +313,13 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
         "lr": opts.lr,
         "loss": opts.loss,
     }
-    if overrides:
+    if overrides != {"clip_length": CLIP_LENGTH}:  # checkpoints of the official length stay valid
         run["overrides"] = {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}
     ckpt = dist.on_main(lambda: _open_checkpoint(opts, run))  # rank 0 alone writes it
     if dist.active:
-        streams, decoded = distributed.keyframes(videos, codec, ckpt, progress, dist)
+        streams, decoded = distributed.keyframes(videos, codec, ckpt, progress, dist, model.T)
     else:
-        streams, decoded = _keyframes(videos, codec, ckpt, progress)
+        streams, decoded = _keyframes(videos, codec, ckpt, progress, model.T)
 
     # One training stream per video and patch position.
     frame_streams, key_streams = [], []
@@ -344,7 +353,7 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
                 }
                 for v in videos
             ],
-            "clip_length": CLIP_LENGTH,
+            "clip_length": model.T,
             "geometry": geometry.to_meta(),
             "model": {"arch": ids.id_of(ids.ARCHITECTURES, "dnerv"), "config": model.config},
             "norm": {"mean": mean, "std": std},
@@ -422,6 +431,7 @@ def _trainer(model, streams, opts: EncodeOptions, device, epochs: int, stage: in
         seed=opts.seed + stage,
         device=device,
         loss_kind=opts.loss,
+        weight_rate=opts.weight_rate,
         **kw,
     )
 
@@ -444,12 +454,14 @@ def _rate_plan(videos, opts: EncodeOptions, codec_name: str, progress: Progress)
         raise InputError("rate control quantises symmetrically: drop --quant-scheme affine")
     pixels = sum(v.num_frames * v.width * v.height for v in videos)
     target = ratecontrol.target_bytes(pixels, opts.target_bpp, opts.target_size, opts.quality)
+    clip_length = opts.clip_length or ratecontrol.clip_length_for(target * 8 / pixels)
     return ratecontrol.plan(
         videos,
         target,
         codec_name,
         keyframe_weights=opts.keyframe_weights,
         fixed_quality=opts.keyframe_quality,
+        clip_length=clip_length,
         log=progress.write,
         raise_to_feasible=opts._default_rate,
     )

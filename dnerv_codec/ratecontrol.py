@@ -42,6 +42,12 @@ from dnerv_codec.model import build_model, required_multiple
 from dnerv_codec.model.presets import compact_options, count_parameters
 
 PRESET = "compact"
+# Not the paper's choices, measured better under rate control on the sample clip
+# (benchmarks/RESULTS.md, "Predictive keyframes and shorter clips"): keyframes coded as one
+# low-delay HEVC sequence, and a keyframe every 4 or 2 frames (the paper: 8) by the rate.
+KEYFRAME_CODEC = "hevc-ld"
+# (below this bpp, clip length): measured best of 8 / 4 / 2 at 0.03, 0.06 (4), 0.12, 0.25 (2)
+CLIP_LENGTH_BY_BPP = ((0.09, 4), (math.inf, 2))
 # Of the budget, at most, for keyframes: measured best of 0.5 / 0.7 / 0.85 at 0.1 bpp on the
 # sample clip (benchmarks/RESULTS.md, "Rate control and compact models").
 KEYFRAME_SHARE = 0.85
@@ -60,6 +66,11 @@ QUALITY_RANGE = (1.0, 10.0)
 
 _HINT = "; raise the target, or name a --preset for a fixed-size network"
 FEASIBLE_MARGIN = 1.3  # a default target below the smallest possible file is raised to this x it
+
+
+def clip_length_for(bpp: float) -> int:
+    """Frames per clip under rate control: fewer keyframes at low rates, more at high ones."""
+    return next(length for below, length in CLIP_LENGTH_BY_BPP if bpp < below)
 
 
 def quality_to_bpp(quality: float) -> float:
@@ -107,39 +118,47 @@ class Plan:
             "keyframe_quality": self.keyframe_quality,
             "keyframe_bytes": self.keyframe_bytes,
             "width": self.width,
+            "clip_length": int(self.overrides.get("clip_length", CLIP_LENGTH)),
             "parameters": self.parameters,
             "predicted_weight_bytes": self.predicted_weight_bytes,
         }
 
 
-def _keyframe_bytes(videos, codec_name: str, quality: int, weights=None) -> int:
+def _keyframe_bytes(videos, codec_name: str, quality: int, clip_length: int, weights=None) -> int:
     from dnerv_codec.keyframe import get_codec
 
     codec = get_codec(codec_name, quality, weights=weights)
     total = 0
     for video in videos:
-        frames = video.frames[keyframe_frames(video.num_frames, CLIP_LENGTH)]
+        frames = video.frames[keyframe_frames(video.num_frames, clip_length)]
         total += sum(len(d) for d in codec.compress_with_reconstruction(frames)[0])
     return total
 
 
 @functools.lru_cache(maxsize=256)
-def _record_overhead(frame_size, width: int) -> int:
+def _record_overhead(frame_size, width: int, clip_length: int = CLIP_LENGTH) -> int:
     """Bytes of the weights section for the width's model with every weight zero: the record
     headers, names and per-channel scales, which a small model pays in full."""
-    model = build_model(PRESET, frame_size, **compact_options(width, RGB_SKIP))
+    model = build_model(PRESET, frame_size, **_options(width, clip_length))
     state = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
     return len(pack_weights(quant.quantize_state(state, 8, min_per_channel=MIN_PER_CHANNEL)))
 
 
 @functools.lru_cache(maxsize=256)
-def _parameters(frame_size, width: int) -> int:
-    return count_parameters(PRESET, frame_size, **compact_options(width, RGB_SKIP))
+def _parameters(frame_size, width: int, clip_length: int = CLIP_LENGTH) -> int:
+    return count_parameters(PRESET, frame_size, **_options(width, clip_length))
 
 
-def _predict_weight_bytes(frame_size, width: int, bits_per_weight: float) -> tuple[int, int]:
-    n = _parameters(frame_size, width)
-    return _record_overhead(frame_size, width) + math.ceil(n * bits_per_weight / 8), n
+def _options(width: int, clip_length: int) -> dict[str, Any]:
+    return {**compact_options(width, RGB_SKIP), "clip_length": clip_length}
+
+
+def _predict_weight_bytes(
+    frame_size, width: int, bits_per_weight: float, clip_length: int = CLIP_LENGTH
+) -> tuple[int, int]:
+    n = _parameters(frame_size, width, clip_length)
+    overhead = _record_overhead(frame_size, width, clip_length)
+    return overhead + math.ceil(n * bits_per_weight / 8), n
 
 
 def plan(
@@ -150,6 +169,7 @@ def plan(
     keyframe_weights=None,
     fixed_quality: int | None = None,
     fixed_bytes: int = 700,
+    clip_length: int = CLIP_LENGTH,
     log: Callable[[str], None] | None = None,
     raise_to_feasible: bool = False,
 ) -> Plan:
@@ -172,12 +192,12 @@ def plan(
 
     def kf(q: int) -> int:
         if q not in sizes:
-            sizes[q] = _keyframe_bytes(videos, codec_name, q, keyframe_weights)
+            sizes[q] = _keyframe_bytes(videos, codec_name, q, clip_length, keyframe_weights)
         return sizes[q]
 
     if fixed_quality is not None and not lo <= fixed_quality <= hi:
         raise InputError(f"--keyframe-quality must be in {lo}..{hi} for {codec_name}")
-    min_weights, _ = _predict_weight_bytes(frame_size, MIN_WIDTH, MIN_BITS_PER_WEIGHT)
+    min_weights, _ = _predict_weight_bytes(frame_size, MIN_WIDTH, MIN_BITS_PER_WEIGHT, clip_length)
     smallest = kf(lo if fixed_quality is None else fixed_quality) + fixed_bytes + min_weights
     if raise_to_feasible and smallest > target:
         raised = int(math.ceil(smallest * FEASIBLE_MARGIN))
@@ -212,7 +232,7 @@ def plan(
         return a
 
     def fits(width: int) -> bool:
-        size, n = _predict_weight_bytes(frame_size, width, PLAN_BITS_PER_WEIGHT)
+        size, n = _predict_weight_bytes(frame_size, width, PLAN_BITS_PER_WEIGHT, clip_length)
         return size <= budget_now and pixels / n >= MIN_PIXELS_PER_PARAMETER
 
     def best_width(budget: int) -> int:
@@ -241,7 +261,7 @@ def plan(
     q = best_quality(min(share, target - fixed_bytes - min_weights))
     width = best_width(target - fixed_bytes - kf(q))
     # Budget the width cap leaves over goes to keyframe quality.
-    predicted, n = _predict_weight_bytes(frame_size, width, PLAN_BITS_PER_WEIGHT)
+    predicted, n = _predict_weight_bytes(frame_size, width, PLAN_BITS_PER_WEIGHT, clip_length)
     q = max(q, best_quality(target - fixed_bytes - predicted))
     chosen = Plan(
         target=target,
@@ -249,7 +269,7 @@ def plan(
         keyframe_quality=q,
         keyframe_bytes=kf(q),
         width=width,
-        overrides=compact_options(width, RGB_SKIP),
+        overrides=_options(width, clip_length),
         parameters=n,
         predicted_weight_bytes=predicted,
         fixed_bytes=fixed_bytes,
@@ -258,7 +278,8 @@ def plan(
     if log is not None:
         log(
             f"rate control: target {target:,} bytes ({bpp:.4g} bpp): keyframes {codec_name} "
-            f"q{q} ({kf(q):,} bytes), compact width {width} ({n:,} parameters, "
+            f"q{q} ({kf(q):,} bytes, a keyframe every {clip_length} frames), compact width "
+            f"{width} ({n:,} parameters, "
             f"~{chosen.predicted_weight_bytes:,} bytes of weights predicted)"
         )
     return chosen
@@ -484,9 +505,11 @@ def describe(plan_: Plan, landing: Landing) -> dict[str, Any]:
 
 
 __all__ = [
+    "KEYFRAME_CODEC",
     "KEYFRAME_SHARE",
     "Landing",
     "Plan",
+    "clip_length_for",
     "describe",
     "evaluate_quantised",
     "land",

@@ -58,6 +58,25 @@ def dnerv_loss(pred: Tensor, target: Tensor, mask: Tensor, kind: str = "uvg") ->
     raise InputError(f"unknown loss kind {kind!r}; choose one of {LOSS_KINDS}")
 
 
+def weight_rate_bits(model: torch.nn.Module, step_fraction: float = 1 / 32) -> Tensor:
+    """A differentiable estimate of the weights' coded size in bits (entropy-aware training).
+
+    Each weight tensor (biases and other 1-D tensors are left out: they are few) costs
+    ``sum log2(1 + |w| / step)`` with ``step = step_fraction * max|w|`` (the step of a 6-bit
+    symmetric quantiser, the range detached): about the bits of an adaptive code of the
+    quantised value under a heavy-tailed (log-Laplace-like) model. Pulling weights that are small
+    relative to their tensor's range toward zero lowers it, which is what makes quantised weights
+    entropy-code into fewer bytes (as Boosting-NeRV and HiNeRV add a rate term for).
+    """
+    total = torch.zeros((), device=next(model.parameters()).device)
+    for p in model.parameters():
+        if p.dim() < 2 or not p.requires_grad:
+            continue
+        step = (p.detach().abs().amax() * step_fraction).clamp_min(1e-12)
+        total = total + torch.log2(1 + p.abs() / step).sum()
+    return total
+
+
 def lr_at(step: int, total_steps: int, base_lr: float = 5e-4, warmup: float = 0.2) -> float:
     """Official per-iteration schedule: linear warm-up from 0.1 * lr over the first ``warmup``
     fraction of the steps, then cosine decay to 0."""
@@ -99,6 +118,8 @@ class Trainer:
         batch_size: clips per step; epochs: total epochs (sets the schedule); lr: base rate.
         seed: seeds the clip shuffling (the model's init is the caller's: seed before building it).
         device: where to train; amp: autocast (bf16 where supported, else fp16) -- default on CUDA.
+        weight_rate: entropy-aware training: adds ``weight_rate`` x the estimated bits of the
+            weights per pixel of the set (:func:`weight_rate_bits`) to the loss; 0 = official.
         loss_kind: "uvg" or "ucf"; on_step: called after every step with a dict of step stats.
         distributed: train with DistributedDataParallel over the initialised process group
             (default: when one with several ranks is initialised). ``batch_size`` stays the
@@ -121,11 +142,14 @@ class Trainer:
         amp: bool | None = None,
         on_step: Callable[[dict[str, Any]], None] | None = None,
         distributed: bool | None = None,
+        weight_rate: float = 0.0,
     ):
         if len(frames) != len(keyframes) or not frames:
             raise InputError("need one keyframe tensor per video and at least one video")
-        if loss_kind not in LOSS_KINDS or batch_size < 1 or epochs < 1:
-            raise InputError(f"bad trainer options: {loss_kind=}, {batch_size=}, {epochs=}")
+        if loss_kind not in LOSS_KINDS or batch_size < 1 or epochs < 1 or not weight_rate >= 0:
+            raise InputError(
+                f"bad trainer options: {loss_kind=}, {batch_size=}, {epochs=}, {weight_rate=}"
+            )
         self.device = torch.device(device)
         self.model = model.to(self.device)
         self.T = model.T
@@ -135,6 +159,9 @@ class Trainer:
         self._index_clips()
         self.batch_size, self.epochs, self.lr, self.seed = batch_size, epochs, lr, seed
         self.loss_kind, self.warmup, self.on_step = loss_kind, warmup, on_step
+        self.weight_rate = float(weight_rate)
+        H, W = model.frame_size
+        self._pixels = sum(len(f) for f in self.frames) * H * W
         self.amp = self.device.type == "cuda" if amp is None else amp
         self.opt = torch.optim.AdamW(
             model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
@@ -221,8 +248,13 @@ class Trainer:
             with self._autocast():
                 pred = self.net(key, t, pos)  # (B, T, 3, H, W)
             loss = dnerv_loss(pred, target, mask, self.loss_kind)
+            objective = loss * weight if self.world > 1 else loss  # DDP averages over ranks
+            if self.weight_rate:  # the same term on every rank: the average keeps it once
+                objective = (
+                    objective + self.weight_rate * weight_rate_bits(self.model) / self._pixels
+                )
             self.opt.zero_grad(set_to_none=True)
-            (loss * weight if self.world > 1 else loss).backward()  # DDP averages over ranks
+            objective.backward()
             self.opt.step()
             self.step += 1
             losses.append(loss.item() * weight / self.world)  # this rank's part of the step loss

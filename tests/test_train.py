@@ -13,7 +13,7 @@ from pytorch_msssim import ssim
 from dnerv_codec.clips import keyframe_frames
 from dnerv_codec.errors import InputError
 from dnerv_codec.model import build_model
-from dnerv_codec.train import Trainer, dnerv_loss, lr_at
+from dnerv_codec.train import Trainer, dnerv_loss, lr_at, weight_rate_bits
 
 
 def test_lr_schedule_warmup_then_cosine():
@@ -99,6 +99,30 @@ def test_trainer_rejects_mismatched_inputs():
         Trainer(model, [frames], [keys[:2]])
     with pytest.raises(InputError, match="padded"):
         Trainer(model, [frames[:, :16]], [keys])
+
+
+def test_weight_rate_bits_counts_relative_magnitudes():
+    layer = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[32.0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]))
+    bits = weight_rate_bits(layer)  # the bias is not counted; max 32 -> step 1
+    assert bits.item() == pytest.approx(math.log2(33))
+    bits.backward()
+    assert layer.weight.grad[0, 0] > 0 and layer.bias.grad is None
+
+
+def test_weight_rate_term_makes_weights_cheaper():
+    """Same seed and data: the rate term lowers the estimated bits of the trained weights."""
+    bits = {}
+    for rate in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = build_model("tiny")
+        frames, keys = _data()
+        Trainer(model, [frames], [keys], batch_size=1, epochs=3, lr=2e-3, weight_rate=rate).fit()
+        bits[rate] = weight_rate_bits(model).item()
+    assert bits[1.0] < 0.97 * bits[0.0], bits
+    with pytest.raises(InputError):
+        Trainer(build_model("tiny"), [frames], [keys], weight_rate=-1)
 
 
 def test_on_step_hook_sees_every_step():

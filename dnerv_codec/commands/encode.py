@@ -70,6 +70,19 @@ _D = EncodeOptions()
     show_default=True,
     help="Rate control: quantisation-aware fine-tuning epochs after landing.",
 )
+@click.option(
+    "--weight-rate",
+    type=float,
+    default=_D.weight_rate,
+    show_default=True,
+    help="Entropy-aware training: add this x the estimated weight bpp to the loss.",
+)
+@click.option(
+    "--clip-length",
+    type=int,
+    help="Frames per clip: a keyframe every N frames [default: by the rate under rate control "
+    "(4 below 0.09 bpp, else 2), 8 (the paper's) with --preset].",
+)
 @click.option("--quant-bits", type=int, help="With --preset: weight bits [default: 8].")
 @click.option(
     "--quant-scheme",
