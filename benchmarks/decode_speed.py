@@ -27,7 +27,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,22 +37,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import torch
+from _common import CLIP, scaled_copy
 
 import dnerv_codec
 from dnerv_codec.cli import main as cli
-from dnerv_codec.video import ffmpeg_exe
-
-REPO = Path(__file__).resolve().parent.parent
-CLIP = REPO / "data" / "bbb_320x180_64f.mp4"
-
-
-def _scaled(src: Path, dst: Path, size: str) -> Path:
-    subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-y", "-i", str(src), "-vf", f"scale={size}:flags=area",
-         "-c:v", "ffv1", str(dst)],
-        check=True,
-    )  # fmt: skip
-    return dst
 
 
 def _timed(fn, repeat: int) -> float:
@@ -142,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(tmp)
         rows.append(bench_case("bbb-320x180-small", CLIP, "small", 2, work, args.repeat))
         if not args.skip_uvg:
-            clip = _scaled(CLIP, work / "bbb_320x256.mkv", "320x256")
+            clip = scaled_copy(CLIP, work / "bbb_320x256.mkv", "320x256")
             rows.append(bench_case("bbb-320x256-uvg-xs", clip, "uvg-xs", 1, work, args.repeat))
     print(f"load average after: {os.getloadavg()}\n")
     keys = list(rows[0])

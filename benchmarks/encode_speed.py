@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,12 +32,9 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
+from _common import CLIP, scaled_copy
 
 import dnerv_codec
-from dnerv_codec.video import ffmpeg_exe
-
-REPO = Path(__file__).resolve().parent.parent
-CLIP = REPO / "data" / "bbb_320x180_64f.mp4"
 
 
 def _header(args) -> None:
@@ -70,12 +66,7 @@ def part_budget(args, work: Path) -> None:
 
 
 def part_official(args, work: Path) -> None:
-    clip = work / "bbb_176x144.mkv"
-    subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-y", "-i", str(CLIP), "-vf", "scale=176x144:flags=area",
-         "-c:v", "ffv1", str(clip)],
-        check=True,
-    )  # fmt: skip
+    clip = scaled_copy(CLIP, work / "bbb_176x144.mkv", "176x144")
     t0 = time.monotonic()
     report = dnerv_codec.encode(
         [clip], work / "official.dnerv", preset="official-small", epochs=60, batch_size=2,
