@@ -15,7 +15,12 @@ What it measures (results go to benchmarks/RESULTS.md, section "Keyframe codecs"
    at PSNR-RGB 33-38 dB (log-rate interpolation, averaged over the clips). Its default quality is
    the lowest whose PSNR, averaged over the clips, reaches ``--target-db``.
 
+5. ``--predictive`` (only this part): keyframe bytes and PSNR-RGB of hevc-intra against
+   hevc-ld (the same keyframes coded as one low-delay P sequence) for keyframes every 8, 4 and 2
+   frames, at qualities 3, 5, 7, 9.
+
 Run: .venv/bin/python benchmarks/keyframe_bench.py [--clip A.mp4 --clip B.mp4] [--json out]
+     .venv/bin/python benchmarks/keyframe_bench.py --predictive [--clip A.mp4]
 """
 
 from __future__ import annotations
@@ -158,6 +163,24 @@ def table(rows: list[dict], cols: list[str]) -> str:
     return head + body
 
 
+def predictive(clips: list[str]) -> None:
+    """Intra against low-delay P coding of the keyframe sequence (part 5)."""
+    print("| clip | keyframe every | keyframes | quality | hevc-intra bytes | PSNR | "
+          "hevc-ld bytes | PSNR | ld / intra bytes |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for clip in clips:
+        for period in (8, 4, 2):
+            frames = keyframes(Path(clip), period)
+            for q in (3, 5, 7, 9):
+                row = []
+                for name in ("hevc-intra", "hevc-ld"):
+                    data, recon = get_codec(name, q).compress_with_reconstruction(frames)
+                    row.append((sum(map(len, data)), psnr_rgb(recon, frames)))
+                (bi, pi), (bl, pl) = row
+                print(f"| {Path(clip).name} | {period} | {len(frames)} | {q} | {bi:,} | {pi:.2f} "
+                      f"| {bl:,} | {pl:.2f} | {bl / bi:.2f} |", flush=True)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clip", action="append", help="repeatable; default: both sample clips")
@@ -166,8 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write all figures to this JSON file")
     ap.add_argument("--skip-chroma", action="store_true")
     ap.add_argument("--skip-learned", action="store_true", help="no learned codecs in 720p timing")
+    ap.add_argument("--predictive", action="store_true", help="only part 5: hevc-ld vs intra")
     args = ap.parse_args(argv)
     clips = args.clip or ["data/bbb_320x180_64f.mp4", "data/bbb_640x360_32f.mp4"]
+    if args.predictive:
+        predictive(args.clip or ["data/bbb_320x180_64f.mp4"])
+        return 0
 
     results: dict = {"machine": _machine(), "load_before": _load(), "clips": {}}
     for clip in clips:

@@ -91,6 +91,20 @@ def test_predictive_keyframes_decode_any_range(clip, tmp_path, monkeypatch):
         assert np.array_equal(part, full[start:stop])
 
 
+def test_clip_length_is_stored_and_decoded(clip, tmp_path):
+    """A keyframe every 3 frames: 20 frames make 7 clips and 8 keyframes."""
+    out = tmp_path / "t3.dnerv"
+    report = dnerv_codec.encode([clip], out, epochs=1, clip_length=3, seed=1, **FAST)
+    with dnerv_codec.open(out, device="cpu") as f:
+        assert f.meta["clip_length"] == 3 and f.model.T == 3
+        full = np.stack(list(f.frames("bbb")))
+        part = np.stack(list(f.frames("bbb", 5, 11)))
+    assert psnr_rgb(read_video(clip).frames, full) == pytest.approx(report.psnr, abs=1e-6)
+    assert np.array_equal(part, full[5:11])
+    with dnerv_codec.open(out) as f:
+        assert f._keyframe_index.count(0) == 8
+
+
 def test_cli_decode_png_is_deterministic_and_complete(encoded, tmp_path):
     out, _ = encoded
     for run in ("a", "b"):
@@ -207,6 +221,8 @@ def test_bad_inputs_are_one_line_errors(clip, tmp_path, capsys):
         [str(clip), str(tmp_path / "o.dnerv"), "--preset", "no-such-preset"],
         [str(clip), str(tmp_path / "o.dnerv"), "--keyframe-codec", "nope"],
         [str(clip), str(tmp_path / "o.dnerv"), "--max-frames", "0"],
+        [str(clip), str(tmp_path / "o.dnerv"), "--clip-length", "1"],
+        [str(clip), str(tmp_path / "o.dnerv"), "--weight-rate", "-1"],
         [str(tmp_path / "o.dnerv")],
     ]
     for args in cases:
