@@ -117,7 +117,7 @@ class DnervFile:
         self._keyframe_weights = keyframe_weights
         self._model: torch.nn.Module | None = None
         self._codec = None
-        self._cache: dict[tuple[int, int], np.ndarray] = {}
+        self._cache: dict[tuple[int, int], np.ndarray] = {}  # (video, first of group) -> frames
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -189,7 +189,7 @@ class DnervFile:
             last = min(first + group, self._keyframe_index.count(video))
             data = [self._keyframe_index.get(self._reader, video, k) for k in range(first, last)]
             frames = self.keyframe_codec.decompress(data, (info.height, info.width))
-            if len(self._cache) >= 4:
+            if len(self._cache) >= (4 if group == 1 else 2):  # a clip spans at most 2 groups
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = frames
         return self._cache[key][index - first]
