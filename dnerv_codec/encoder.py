@@ -290,7 +290,9 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
         )
     progress = Progress(quiet=opts.quiet or not dist.is_main)
     videos = distributed.read_videos(inputs, opts.max_frames, opts.cache_dir, dist)
-    preset, overrides, plan = opts.preset, {"clip_length": opts.clip_length}, None
+    # The model's default clip length is the paper's 8; only another length is an override.
+    overrides = {} if opts.clip_length == CLIP_LENGTH else {"clip_length": opts.clip_length}
+    preset, plan = opts.preset, None
     if opts.rate_controlled:
         plan = _rate_plan(videos, opts, codec_name, progress)
         preset, overrides = ratecontrol.PRESET, plan.overrides
@@ -313,7 +315,7 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
         "lr": opts.lr,
         "loss": opts.loss,
     }
-    if overrides != {"clip_length": CLIP_LENGTH}:  # checkpoints of the official length stay valid
+    if overrides:
         run["overrides"] = {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}
     ckpt = dist.on_main(lambda: _open_checkpoint(opts, run))  # rank 0 alone writes it
     if dist.active:

@@ -136,7 +136,7 @@ def _keyframe_bytes(videos, codec_name: str, quality: int, clip_length: int, wei
 
 
 @functools.lru_cache(maxsize=256)
-def _record_overhead(frame_size, width: int, clip_length: int = CLIP_LENGTH) -> int:
+def _record_overhead(frame_size, width: int, clip_length: int) -> int:
     """Bytes of the weights section for the width's model with every weight zero: the record
     headers, names and per-channel scales, which a small model pays in full."""
     model = build_model(PRESET, frame_size, **_options(width, clip_length))
@@ -145,7 +145,7 @@ def _record_overhead(frame_size, width: int, clip_length: int = CLIP_LENGTH) -> 
 
 
 @functools.lru_cache(maxsize=256)
-def _parameters(frame_size, width: int, clip_length: int = CLIP_LENGTH) -> int:
+def _parameters(frame_size, width: int, clip_length: int) -> int:
     return count_parameters(PRESET, frame_size, **_options(width, clip_length))
 
 
@@ -154,7 +154,7 @@ def _options(width: int, clip_length: int) -> dict[str, Any]:
 
 
 def _predict_weight_bytes(
-    frame_size, width: int, bits_per_weight: float, clip_length: int = CLIP_LENGTH
+    frame_size, width: int, bits_per_weight: float, clip_length: int
 ) -> tuple[int, int]:
     n = _parameters(frame_size, width, clip_length)
     overhead = _record_overhead(frame_size, width, clip_length)
