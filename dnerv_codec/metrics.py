@@ -207,18 +207,18 @@ def _gaussian_taps(size: int = MS_SSIM_WIN, sigma: float = 1.5) -> list[float]:
     return (taps / taps.sum()).astype(np.float32).tolist()
 
 
+def _blur_axis(x: torch.Tensor, taps: list[float], dim: int) -> torch.Tensor:
+    """Valid (unpadded) 1-D filter of ``x`` along ``dim``, written as shifted sums."""
+    out = x.shape[dim] - len(taps) + 1
+    y = x.narrow(dim, 0, out) * taps[0]
+    for k in range(1, len(taps)):
+        y.add_(x.narrow(dim, k, out), alpha=taps[k])
+    return y
+
+
 def _blur(x: torch.Tensor, taps: list[float]) -> torch.Tensor:
     """Valid (unpadded) separable Gaussian filter over the last two dimensions."""
-    size = len(taps)
-    rows = x.shape[-2] - size + 1
-    y = x[..., 0:rows, :] * taps[0]
-    for k in range(1, size):
-        y.add_(x[..., k : k + rows, :], alpha=taps[k])
-    cols = y.shape[-1] - size + 1
-    z = y[..., 0:cols] * taps[0]
-    for k in range(1, size):
-        z.add_(y[..., k : k + cols], alpha=taps[k])
-    return z
+    return _blur_axis(_blur_axis(x, taps, -2), taps, -1)
 
 
 def _ms_ssim(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

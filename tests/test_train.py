@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import pytest
 import torch
@@ -47,6 +48,23 @@ def test_loss_is_official_formula_and_ignores_padded_frames():
     assert dnerv_loss(target, target, mask).item() == pytest.approx(0, abs=1e-6)
     with pytest.raises(InputError):
         dnerv_loss(pred, target, mask, "l2")
+
+
+@pytest.mark.parametrize("size", [(24, 30), (8, 40), (144, 176)])
+def test_ssim_value_and_gradient_match_pytorch_msssim(size):
+    from dnerv_codec.train import ssim as our_ssim
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(3, 3, *size, generator=g, requires_grad=True)
+    y = (x.detach() + 0.1 * torch.randn(3, 3, *size, generator=g)).clamp(0, 1)
+    with warnings.catch_warnings():  # pytorch_msssim warns when a side is under the window
+        warnings.simplefilter("ignore")
+        expected = ssim(x, y, data_range=1, size_average=True)
+    got = our_ssim(x, y)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    (g_exp,) = torch.autograd.grad(expected, x)
+    (g_got,) = torch.autograd.grad(got, x)
+    torch.testing.assert_close(g_got, g_exp, rtol=1e-4, atol=1e-4 * float(g_exp.abs().max()))
 
 
 def _data(num_frames=11, size=(32, 48), seed=0):

@@ -16,8 +16,9 @@ normalisation, which is not a parameter); ``model_from_config(model.config)`` re
 Deviation from the official layout (same function): frames are processed in a ``(B * T, C, H, W)``
 layout with Conv2d instead of ``(B, C, T, H, W)`` with ``(1, k, k)`` Conv3d. ``model.fast``
 selects between the plain formulation (the official arithmetic step by step) and a faster one
-(single-call warping without per-frame keyframe copies, lerp-based temporal interpolation,
-einsum temporal MLP, channels_last convolutions).
+(single-call warping without per-frame keyframe copies, lerp-based temporal interpolation, a
+batched-matmul temporal MLP with its residual folded in, and on CPU 1x1 convolutions as batched
+matrix products and the heads' last 3x3 convolutions on a channels-last copy).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputError
@@ -36,6 +36,7 @@ from .layers import (
     DNeRVBlock,
     Head,
     Stem,
+    conv1x1,
     instance_norm_clip,
     interpolate_content,
     time_encoding,
@@ -201,17 +202,17 @@ class DNeRV(nn.Module):
         x = instance_norm_clip(x, B).contiguous(memory_format=fmt)  # (BT, fc_dim + 64, ...)
 
         for i, block in enumerate(self.blocks):
-            flow = self.flow_heads[i](x)  # (BT, 4, h_i, w_i)
+            flow = self.flow_heads[i](x, fast)  # (BT, 4, h_i, w_i)
             style = warp_fuse(levels[i], flow, t, fast)  # (BT, 64, h_i, w_i)
             x = block(x, style.contiguous(memory_format=fmt), fast)  # (BT, C_i+1, h_i+1, w_i+1)
 
-        flow = self.flow_heads[-1](x)  # (BT, 4, H, W)
+        flow = self.flow_heads[-1](x, fast)  # (BT, 4, H, W)
         rgb = warp_fuse(levels[-1], flow, t, fast)  # (BT, 3, H, W) fused warp of the keyframes
         if fast:  # conv1 of the head split over [x, rgb]: no concatenated copy at full size
             head, C = self.rgb_head, x.shape[1]
             w1 = head.conv1.weight  # (C' , C + 3, 1, 1)
-            y = F.conv2d(x, w1[:, :C], head.conv1.bias).add_(F.conv2d(rgb.to(x.dtype), w1[:, C:]))
-            out = head.conv2(F.gelu(y))  # (BT, 3, H, W)
+            y = conv1x1(x, w1[:, :C], head.conv1.bias).add_(conv1x1(rgb.to(x.dtype), w1[:, C:]))
+            out = head.finish(y)  # (BT, 3, H, W)
         else:
             out = self.rgb_head(torch.cat([x, rgb], dim=1))  # on (BT, C + 3, H, W)
         if self.config["rgb_skip"]:  # the head predicts a correction to the fused warp
