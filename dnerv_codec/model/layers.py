@@ -263,25 +263,16 @@ class DNeRVBlock(nn.Module):
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
 
-    def temporal_mlp(self, x: Tensor, fast: bool) -> Tensor:
-        """Residual T x T mixing per channel. ``x``: ``(B * T, C, H, W)``; same shape back."""
+    def temporal_mlp(self, x: Tensor) -> Tensor:
+        """Residual T x T mixing per channel, the official arithmetic (a grouped conv on the
+        ``(B, C * T, H, W)`` view of ``(B, C, T, H, W)``). ``x``: ``(B * T, C, H, W)``; same
+        shape back. The fast path is :meth:`_mlp_shuffle`."""
         BT, C, H, W = x.shape
         T = self.T
         B = BT // T
-        if not fast:  # official: grouped conv on the (B, C * T, H, W) view of (B, C, T, H, W)
-            x5 = x.reshape(B, T, C, H, W).transpose(1, 2).reshape(B, C * T, H, W)
-            y = F.conv2d(x5, self.tfc.weight, self.tfc.bias, groups=C)  # (B, C T, H, W)
-            return x + y.reshape(B, C, T, H, W).transpose(1, 2).reshape(BT, C, H, W)
-        # Per clip, one batched matmul over channels on a strided view (no permuted input copy);
-        # the residual is folded into the matrix, x + (W x + b) = (W + I) x + b, which saves a
-        # full pass over the activations.
-        w = self.tfc.weight.reshape(C, T, T) + torch.eye(T, dtype=x.dtype, device=x.device)
-        bias = self.tfc.bias.reshape(C, T, 1)  # (C, T_out, 1)
-        xs = x.reshape(B, T, C, H * W)  # (B, T, C, HW)
-        # unbind, not xs[b]: the backward of indexing zero-fills a full-size gradient per clip
-        ys = [torch.baddbmm(bias, w, xb.transpose(0, 1)) for xb in xs.unbind(0)]  # (C, T, HW)
-        y = ys[0][None] if B == 1 else torch.stack(ys)  # (B, C, T, HW)
-        return y.transpose(1, 2).reshape(BT, C, H, W)
+        x5 = x.reshape(B, T, C, H, W).transpose(1, 2).reshape(B, C * T, H, W)
+        y = F.conv2d(x5, self.tfc.weight, self.tfc.bias, groups=C)  # (B, C T, H, W)
+        return x + y.reshape(B, C, T, H, W).transpose(1, 2).reshape(BT, C, H, W)
 
     def forward(self, x: Tensor, style: Tensor, fast: bool) -> Tensor:
         if fast:  # 1 + gamma comes out of the conv (its bias shifted by one): one fused pass
@@ -296,5 +287,28 @@ class DNeRVBlock(nn.Module):
         else:
             gamma, beta = self.to_style(style).chunk(2, dim=1)  # (BT, C_in, h, w) each
             x = x * (1 + gamma) + beta  # (BT, C_in, h, w)
+        if fast:  # GELU and the temporal MLP commute with PixelShuffle: one copy at the end
+            return self._mlp_shuffle(F.gelu(self.conv(x)))  # (BT, C_out, h s, w s)
         x = F.gelu(F.pixel_shuffle(self.conv(x), self.stride))  # (BT, C_out, h s, w s)
-        return self.temporal_mlp(x, fast)  # (BT, C_out, h s, w s)
+        return self.temporal_mlp(x)  # (BT, C_out, h s, w s)
+
+    def _mlp_shuffle(self, z: Tensor) -> Tensor:
+        """Temporal MLP then PixelShuffle, on the conv output ``z`` ``(B * T, C s s, h, w)``.
+
+        Both act per channel, so the MLP runs on the unshuffled channels (channel ``c s s + k``
+        uses channel c's matrix), and the MLP's clip-major output goes to the frame layout and
+        through the shuffle in a single permuted copy instead of two. Per clip, one batched
+        matmul over channels; the residual is folded into the matrix, x + (W x + b) =
+        (W + I) x + b, which saves a pass over the activations; ``unbind`` rather than indexing
+        per clip, whose backward would zero-fill a full-size gradient for each.
+        """
+        BT, Cs, h, w = z.shape
+        T, s, C = self.T, self.stride, self.out_ch
+        B = BT // T
+        mats = self.tfc.weight.reshape(C, T, T) + torch.eye(T, dtype=z.dtype, device=z.device)
+        mats = mats.repeat_interleave(s * s, dim=0)  # (C s s, T, T)
+        bias = self.tfc.bias.reshape(C, T, 1).repeat_interleave(s * s, dim=0)  # (C s s, T, 1)
+        zs = z.reshape(B, T, Cs, h * w)  # (B, T, C s s, hw)
+        ys = [torch.baddbmm(bias, mats, zb.transpose(0, 1)) for zb in zs.unbind(0)]
+        y = torch.stack(ys).reshape(B, C, s, s, T, h, w)  # (B, C, i, j, T, h, w)
+        return y.permute(0, 4, 1, 5, 2, 6, 3).reshape(BT, C, h * s, w * s)  # (BT, C, h i, w j)
