@@ -16,8 +16,10 @@ What it measures (results go to benchmarks/RESULTS.md, section "Keyframe codecs"
    the lowest whose PSNR, averaged over the clips, reaches ``--target-db``.
 
 5. ``--predictive`` (only this part): keyframe bytes and PSNR-RGB of hevc-intra against
-   hevc-ld (the same keyframes coded as one low-delay P sequence) for keyframes every 8, 4 and 2
-   frames, at qualities 3, 5, 7, 9.
+   hevc-ld (the same keyframes coded as one low-delay P sequence) and hevc-ra (random access,
+   B pictures) for keyframes every 8, 4 and 2 frames, at qualities 3, 5, 7, 9 (hevc-ra: 7, 13,
+   19, 25, the same QPs), and the BD-rates
+   (PSNR-RGB) of hevc-ld against intra and of hevc-ra against hevc-ld.
 
 Run: .venv/bin/python benchmarks/keyframe_bench.py [--clip A.mp4 --clip B.mp4] [--json out]
      .venv/bin/python benchmarks/keyframe_bench.py --predictive [--clip A.mp4]
@@ -164,21 +166,43 @@ def table(rows: list[dict], cols: list[str]) -> str:
 
 
 def predictive(clips: list[str]) -> None:
-    """Intra against low-delay P coding of the keyframe sequence (part 5)."""
+    """Intra against low-delay P and random-access coding of the keyframe sequence (part 5)."""
+    names = ("hevc-intra", "hevc-ld", "hevc-ra")
     print("| clip | keyframe every | keyframes | quality | hevc-intra bytes | PSNR | "
-          "hevc-ld bytes | PSNR | ld / intra bytes |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "hevc-ld bytes | PSNR | hevc-ra bytes | PSNR |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    summary = []
     for clip in clips:
         for period in (8, 4, 2):
             frames = keyframes(Path(clip), period)
+            curves: dict[str, list[tuple[int, float]]] = {n: [] for n in names}
             for q in (3, 5, 7, 9):
-                row = []
-                for name in ("hevc-intra", "hevc-ld"):
-                    data, recon = get_codec(name, q).compress_with_reconstruction(frames)
-                    row.append((sum(map(len, data)), psnr_rgb(recon, frames)))
-                (bi, pi), (bl, pl) = row
-                print(f"| {Path(clip).name} | {period} | {len(frames)} | {q} | {bi:,} | {pi:.2f} "
-                      f"| {bl:,} | {pl:.2f} | {bl / bi:.2f} |", flush=True)  # fmt: skip
+                for name in names:
+                    codec = get_codec(name, 3 * q - 2 if name == "hevc-ra" else q)  # same QP
+                    data, recon = codec.compress_with_reconstruction(frames)
+                    curves[name].append((sum(map(len, data)), psnr_rgb(recon, frames)))
+                cells = " | ".join(f"{b:,} | {p:.2f}" for b, p in (curves[n][-1] for n in names))
+                row = f"| {Path(clip).name} | {period} | {len(frames)} | {q} | {cells} |"
+                print(row, flush=True)
+
+            summary.append(
+                f"| {Path(clip).name} | {period} | {_bd(curves, 'hevc-ld', 'hevc-intra'):+.1f} % "
+                f"| {_bd(curves, 'hevc-ra', 'hevc-ld'):+.1f} % |"
+            )
+    print("\n| clip | keyframe every | BD-rate hevc-ld vs intra | BD-rate hevc-ra vs hevc-ld |")
+    print("|---|---:|---:|---:|")
+    print("\n".join(summary))
+
+
+def _bd(curves: dict[str, list[tuple[int, float]]], test: str, anchor: str) -> float:
+    """BD-rate (%, PSNR-RGB) of two (bytes, PSNR) curves on the same frames."""
+    from dnerv_codec.rd.bd import bd_rate
+
+    a, t = (
+        {"results": {"bpp": [b for b, _ in curves[n]], "psnr-rgb": [p for _, p in curves[n]]}}
+        for n in (anchor, test)
+    )  # bytes stand in for bpp: the frames are the same for every codec
+    return bd_rate(a, t)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write all figures to this JSON file")
     ap.add_argument("--skip-chroma", action="store_true")
     ap.add_argument("--skip-learned", action="store_true", help="no learned codecs in 720p timing")
-    ap.add_argument("--predictive", action="store_true", help="only part 5: hevc-ld vs intra")
+    ap.add_argument("--predictive", action="store_true", help="only part 5: predictive")
     args = ap.parse_args(argv)
     clips = args.clip or ["data/bbb_320x180_64f.mp4", "data/bbb_640x360_32f.mp4"]
     if args.predictive:

@@ -30,8 +30,10 @@ from bitstream.weights import (
     dequantize,
     describe_weights,
     pack_weights,
+    pack_weights_compact,
     quantize,
     unpack_weights,
+    unpack_weights_compact,
 )
 
 __all__ = [
@@ -58,9 +60,11 @@ __all__ = [
     "encode_symbols",
     "pack_keyframes",
     "pack_weights",
+    "pack_weights_compact",
     "quantize",
     "unpack_keyframes",
     "unpack_weights",
+    "unpack_weights_compact",
     "validate_metadata",
     "write_container",
 ]

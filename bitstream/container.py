@@ -33,10 +33,10 @@ from bitstream.errors import (
     TruncatedError,
     UnsupportedVersionError,
 )
-from bitstream.ids import SECTION_TYPES
+from bitstream.ids import SECTION_SINCE_MINOR, SECTION_TYPES
 
 MAGIC = b"\x89DNV\r\n\x1a\n"
-VERSION = (1, 0)  # (major, minor) of the format written; a reader accepts major 1, any minor
+VERSION = (1, 1)  # (major, minor) of the format written; a reader accepts major 1, any minor
 SUPPORTED_MAJORS = (1,)
 HEADER = struct.Struct("<8sHHIQII")  # magic, major, minor, count, file size, reserved, CRC
 ENTRY = struct.Struct("<HHIQQ")  # type, reserved, CRC32 of payload, offset, length
@@ -244,7 +244,8 @@ class ContainerReader:
         for i in range(len(table) // ENTRY.size):
             type_id, _, crc, offset, length = ENTRY.unpack_from(table, i * ENTRY.size)
             where = f"{self.name}: section {i} ({_section_name(type_id)})"
-            if type_id not in SECTION_TYPES and minor <= VERSION[1]:
+            known = type_id in SECTION_TYPES and minor >= SECTION_SINCE_MINOR.get(type_id, 0)
+            if not known and minor <= VERSION[1]:
                 raise FormatError(f"{where}: type unknown in format version 1.{minor}")
             if entries and type_id <= entries[-1].type_id:
                 raise FormatError(f"{where}: types must ascend without duplicates")

@@ -12,7 +12,10 @@ SECTION_TYPES: dict[int, str] = {
     1: "metadata",
     2: "keyframes",
     3: "weights",
+    4: "weights-compact",
 }
+# The format minor version that introduced each section type (others: 1.0).
+SECTION_SINCE_MINOR: dict[int, int] = {4: 1}
 
 # Keyframe codecs (u16 on disk, also stored in metadata).
 KEYFRAME_CODECS: dict[int, str] = {
@@ -25,6 +28,7 @@ KEYFRAME_CODECS: dict[int, str] = {
     7: "mbt2018-mean",
     8: "cheng2020-anchor",
     9: "hevc-ld",
+    10: "hevc-ra",
 }
 
 # Network architectures (stored in metadata).

@@ -6,6 +6,13 @@ Layout of a record (``docs/FORMAT.md``, "Weights section")::
     | u32 n_scale | f32 scale[n_scale] | u32 n_offset | f32 offset[n_offset]
     | u32 payload length | payload (entropy payload, or raw little-endian f32/f16 values)
 
+The compact weights section (``docs/FORMAT.md``, "Compact weights section") stores the same
+records without names and shapes, which the reader takes from the network the metadata
+describes (:func:`pack_weights_compact`, :func:`unpack_weights_compact`)::
+
+    u8 scheme | u8 bits | i8 axis | varint n_scale | f32 scale[n_scale]
+    | varint n_offset | f32 offset[n_offset] | varint payload length | payload
+
 :func:`dequantize` is normative: it is how every decoder turns a record into float32 weights.
 
 Example:
@@ -26,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bitstream._binary import Reader
+from bitstream._binary import Reader, put_varint
 from bitstream.entropy import decode_symbols, describe, encode_symbols
 from bitstream.errors import FormatError, LimitError
 from bitstream.ids import QUANT_SCHEMES, id_of
@@ -35,6 +42,7 @@ MAX_NDIM = 8
 MAX_ELEMENTS = 1 << 26  # per tensor
 MAX_TOTAL_ELEMENTS = 1 << 28  # per section
 _FIXED = struct.Struct("<BBbB")  # scheme, bits, axis, ndim
+_FIXED_COMPACT = struct.Struct("<BBb")  # scheme, bits, axis
 
 
 @dataclass
@@ -104,6 +112,21 @@ def pack_weights(records: list[WeightRecord]) -> bytes:
             symbols outside the scheme's range, duplicate names).
     """
     out = bytearray(struct.pack("<I", len(records)))
+    for rec, scale, offset, payload in _checked(records):
+        raw_name = rec.name.encode("utf-8")
+        out += struct.pack("<H", len(raw_name)) + raw_name
+        out += _FIXED.pack(id_of(QUANT_SCHEMES, rec.scheme), rec.bits, rec.axis, len(rec.shape))
+        out += struct.pack(f"<{len(rec.shape)}I", *rec.shape)
+        out += struct.pack("<I", scale.size) + scale.tobytes()
+        out += struct.pack("<I", offset.size) + offset.tobytes()
+        out += struct.pack("<I", len(payload)) + payload
+    return bytes(out)
+
+
+def _checked(
+    records: list[WeightRecord],
+) -> Iterator[tuple[WeightRecord, np.ndarray, np.ndarray, bytes]]:
+    """Validate records for writing: (record, f32 scale, f32 offset, payload) each."""
     names: set[str] = set()
     for rec in records:
         scale = np.asarray(rec.scale, dtype="<f4").reshape(-1)
@@ -112,22 +135,33 @@ def pack_weights(records: list[WeightRecord]) -> bytes:
         if rec.name in names:
             raise FormatError(f"weights: duplicate record name {rec.name!r}")
         names.add(rec.name)
-        if rec.scheme in ("float32", "float16"):
-            values = np.asarray(rec.values)
-            if values.size != count:
-                raise FormatError(f"weights record {rec.name!r}: {values.size} values for {count}")
-            payload = values.astype("<f4" if rec.scheme == "float32" else "<f2").tobytes()
-        else:
-            symbols = np.asarray(rec.symbols).reshape(-1)
-            _check_symbols(rec, symbols, count)
-            payload = encode_symbols(symbols)
-        raw_name = rec.name.encode("utf-8")
-        out += struct.pack("<H", len(raw_name)) + raw_name
-        out += _FIXED.pack(id_of(QUANT_SCHEMES, rec.scheme), rec.bits, rec.axis, len(rec.shape))
-        out += struct.pack(f"<{len(rec.shape)}I", *rec.shape)
-        out += struct.pack("<I", scale.size) + scale.tobytes()
-        out += struct.pack("<I", offset.size) + offset.tobytes()
-        out += struct.pack("<I", len(payload)) + payload
+        yield rec, scale, offset, _payload(rec, count)
+
+
+def _payload(rec: WeightRecord, count: int) -> bytes:
+    """A record's payload: raw f32/f16 values, or its symbols entropy-coded."""
+    if rec.scheme in ("float32", "float16"):
+        values = np.asarray(rec.values)
+        if values.size != count:
+            raise FormatError(f"weights record {rec.name!r}: {values.size} values for {count}")
+        return values.astype("<f4" if rec.scheme == "float32" else "<f2").tobytes()
+    symbols = np.asarray(rec.symbols).reshape(-1)
+    _check_symbols(rec, symbols, count)
+    return encode_symbols(symbols)
+
+
+def pack_weights_compact(records: list[WeightRecord]) -> bytes:
+    """Serialise records as a compact weights section: no names or shapes (the reader's layout
+    supplies them, in this order), varint counts. Same checks as :func:`pack_weights`."""
+    out = bytearray()
+    put_varint(out, len(records))
+    for rec, scale, offset, payload in _checked(records):
+        out += _FIXED_COMPACT.pack(id_of(QUANT_SCHEMES, rec.scheme), rec.bits, rec.axis)
+        for part in (scale.tobytes(), offset.tobytes()):
+            put_varint(out, len(part) // 4)
+            out += part
+        put_varint(out, len(payload))
+        out += payload
     return bytes(out)
 
 
@@ -140,6 +174,26 @@ def _check_symbols(rec: WeightRecord, symbols: np.ndarray, count: int) -> None:
         raise FormatError(
             f"{where}: symbols outside [{low}, {high}] of {rec.scheme} {rec.bits}-bit"
         )
+
+
+def _check_read(r: Reader, rec: WeightRecord, total: int) -> tuple[int, int]:
+    """Check a parsed record's header; returns (its element count, the running total)."""
+    count = _validate(rec, rec.scale.size, rec.offset.size)
+    total += count
+    if total > MAX_TOTAL_ELEMENTS:
+        raise LimitError(f"weights section: more than {MAX_TOTAL_ELEMENTS} elements in all")
+    if not (np.isfinite(rec.scale).all() and np.isfinite(rec.offset).all()):
+        raise FormatError(f"{r.where()}: non-finite scale or offset")
+    return count, total
+
+
+def _read_payload(r: Reader, rec: WeightRecord, count: int, length: int) -> bytes:
+    payload = r.take(length)
+    if rec.scheme in ("float32", "float16"):
+        itemsize = 4 if rec.scheme == "float32" else 2
+        if len(payload) != count * itemsize:
+            raise FormatError(f"{r.where()}: {len(payload)} payload bytes for {count} values")
+    return payload
 
 
 def _records(data: bytes) -> Iterator[tuple[WeightRecord, int, bytes]]:
@@ -166,21 +220,33 @@ def _records(data: bytes) -> Iterator[tuple[WeightRecord, int, bytes]]:
         scale = np.frombuffer(r.take(4 * r.u32()), dtype="<f4").astype(np.float32)
         offset = np.frombuffer(r.take(4 * r.u32()), dtype="<f4").astype(np.float32)
         rec = WeightRecord(name, tuple(shape), QUANT_SCHEMES[scheme_id], bits, axis, scale, offset)
-        count = _validate(rec, scale.size, offset.size)
-        total += count
-        if total > MAX_TOTAL_ELEMENTS:
-            raise LimitError(f"weights section: more than {MAX_TOTAL_ELEMENTS} elements in all")
         if name in names:
             raise FormatError(f"{r.where()}: duplicate record name {name!r}")
         names.add(name)
-        if not (np.isfinite(scale).all() and np.isfinite(offset).all()):
-            raise FormatError(f"{r.where()}: non-finite scale or offset")
-        payload = r.take(r.u32())
-        if rec.scheme in ("float32", "float16"):
-            itemsize = 4 if rec.scheme == "float32" else 2
-            if len(payload) != count * itemsize:
-                raise FormatError(f"{r.where()}: {len(payload)} payload bytes for {count} values")
-        yield rec, count, payload
+        count, total = _check_read(r, rec, total)
+        yield rec, count, _read_payload(r, rec, count, r.u32())
+    r.expect_end()
+
+
+def _records_compact(
+    data: bytes, layout: list[tuple[str, tuple[int, ...]]]
+) -> Iterator[tuple[WeightRecord, int, bytes]]:
+    """Parse a compact weights section against ``layout`` (name, shape) of each record."""
+    r = Reader(data, "compact weights section")
+    n = r.varint()
+    if n != len(layout):
+        raise FormatError(f"compact weights section: {n} records, the network has {len(layout)}")
+    total = 0
+    for name, shape in layout:
+        r.what = f"weights record {name!r}"
+        scheme_id, bits, axis = _FIXED_COMPACT.unpack(r.take(_FIXED_COMPACT.size))
+        if scheme_id not in QUANT_SCHEMES:
+            raise FormatError(f"{r.where()}: scheme id {scheme_id}")
+        scale = np.frombuffer(r.take(4 * r.varint()), dtype="<f4").astype(np.float32)
+        offset = np.frombuffer(r.take(4 * r.varint()), dtype="<f4").astype(np.float32)
+        rec = WeightRecord(name, tuple(shape), QUANT_SCHEMES[scheme_id], bits, axis, scale, offset)
+        count, total = _check_read(r, rec, total)
+        yield rec, count, _read_payload(r, rec, count, r.varint())
     r.expect_end()
 
 
@@ -191,8 +257,21 @@ def unpack_weights(data: bytes) -> list[WeightRecord]:
         FormatError: any inconsistency (TruncatedError when the bytes run out early,
             LimitError above MAX_ELEMENTS / MAX_TOTAL_ELEMENTS).
     """
+    return _decode(_records(data))
+
+
+def unpack_weights_compact(
+    data: bytes, layout: list[tuple[str, tuple[int, ...]]]
+) -> list[WeightRecord]:
+    """Parse and validate a compact weights section whose records are, in order, the tensors
+    ``layout`` names (name, shape); raises as :func:`unpack_weights`, and FormatError when the
+    record count differs from the layout's."""
+    return _decode(_records_compact(data, layout))
+
+
+def _decode(parsed: Iterator[tuple[WeightRecord, int, bytes]]) -> list[WeightRecord]:
     records: list[WeightRecord] = []
-    for rec, count, payload in _records(data):
+    for rec, count, payload in parsed:
         if rec.scheme in ("float32", "float16"):
             dtype = "<f4" if rec.scheme == "float32" else "<f2"
             rec.values = np.frombuffer(payload, dtype=dtype).astype(dtype[1:]).reshape(rec.shape)
@@ -206,12 +285,15 @@ def unpack_weights(data: bytes) -> list[WeightRecord]:
     return records
 
 
-def describe_weights(data: bytes) -> list[dict[str, object]]:
+def describe_weights(
+    data: bytes, layout: list[tuple[str, tuple[int, ...]]] | None = None
+) -> list[dict[str, object]]:
     """One summary per record without decoding any symbols: name, shape, scheme, bits, axis,
     element count, payload bytes and, for quantised records, the entropy model chosen
-    (:func:`bitstream.entropy.describe`)."""
+    (:func:`bitstream.entropy.describe`). With ``layout``, ``data`` is a compact section."""
     rows: list[dict[str, object]] = []
-    for rec, count, payload in _records(data):
+    parsed = _records(data) if layout is None else _records_compact(data, layout)
+    for rec, count, payload in parsed:
         row: dict[str, object] = {
             "name": rec.name,
             "shape": list(rec.shape),

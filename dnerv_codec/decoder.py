@@ -23,16 +23,17 @@ from bitstream import ids
 from bitstream.container import ContainerReader
 from bitstream.keyframes import KeyframeIndex
 from bitstream.meta import decode_meta, validate_metadata
-from bitstream.weights import unpack_weights
+from bitstream.weights import unpack_weights, unpack_weights_compact
 from dnerv_codec.clips import clip_inputs, clips_covering, clips_of
 from dnerv_codec.errors import DnervError, FormatError, InputError
 from dnerv_codec.geometry import Geometry, from_patches, to_patches
 from dnerv_codec.model import model_from_config
-from dnerv_codec.quant import records_to_state
+from dnerv_codec.quant import records_to_state, weight_layout
 
 SECTION_METADATA = ids.id_of(ids.SECTION_TYPES, "metadata")
 SECTION_KEYFRAMES = ids.id_of(ids.SECTION_TYPES, "keyframes")
 SECTION_WEIGHTS = ids.id_of(ids.SECTION_TYPES, "weights")
+SECTION_WEIGHTS_COMPACT = ids.id_of(ids.SECTION_TYPES, "weights-compact")
 
 
 @dataclass(frozen=True)
@@ -133,14 +134,15 @@ class DnervFile:
     @property
     def model(self) -> torch.nn.Module:
         if self._model is None:
-            records = unpack_weights(self._reader.read_section(SECTION_WEIGHTS))
-            stored = sum(int(np.prod(r.shape)) for r in records)
             config = self.meta["model"].get("config")
             try:
                 with torch.device("meta"):  # size the network before allocating it
-                    expected = sum(p.numel() for p in model_from_config(config).parameters())
+                    layout = weight_layout(model_from_config(config))
             except (DnervError, KeyError, TypeError, ValueError) as exc:
                 raise FormatError(f"metadata: bad model configuration ({exc})") from None
+            expected = sum(int(np.prod(shape)) for _, shape in layout)
+            records = self._weight_records(layout)
+            stored = sum(int(np.prod(r.shape)) for r in records)
             if expected != stored:
                 raise FormatError(
                     f"weights section holds {stored} values, the model needs {expected}"
@@ -153,6 +155,21 @@ class DnervFile:
             model.eval().to(self.device)
             self._model = model.half() if self.half else model
         return self._model
+
+    def _weight_records(self, layout: list[tuple[str, tuple[int, ...]]]) -> list:
+        """The weight records of the file's one weights section (plain or compact)."""
+        plain = self._reader.has_section(SECTION_WEIGHTS)
+        compact = self._reader.has_section(SECTION_WEIGHTS_COMPACT)
+        if plain == compact:
+            raise FormatError(
+                f"{self.path.name}: needs exactly one weights section (plain or compact), "
+                f"has {int(plain) + int(compact)}"
+            )
+        if compact:
+            return unpack_weights_compact(
+                self._reader.read_section(SECTION_WEIGHTS_COMPACT), layout
+            )
+        return unpack_weights(self._reader.read_section(SECTION_WEIGHTS))
 
     @property
     def keyframe_codec(self):
@@ -179,7 +196,7 @@ class DnervFile:
         """Decoded keyframe ``index`` of ``video``, uint8 (H, W, 3).
 
         Keyframes are decoded a codec group at a time (one keyframe for intra codecs, up to 32
-        for ``hevc-ld``) and the last few groups are cached.
+        for ``hevc-ld`` and ``hevc-ra``) and the last few groups are cached.
         """
         group = self.keyframe_codec.group
         first = index - index % group

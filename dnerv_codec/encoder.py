@@ -29,12 +29,17 @@ from bitstream import ids
 from bitstream.container import write_container
 from bitstream.keyframes import pack_keyframes
 from bitstream.meta import encode_meta
-from bitstream.weights import pack_weights
+from bitstream.weights import pack_weights_compact
 from dnerv_codec import distributed, framecache, quant, ratecontrol
 from dnerv_codec._version import __version__
 from dnerv_codec.checkpoint import Checkpoint
 from dnerv_codec.clips import CLIP_LENGTH, keyframe_frames
-from dnerv_codec.decoder import SECTION_KEYFRAMES, SECTION_METADATA, SECTION_WEIGHTS, resolve_device
+from dnerv_codec.decoder import (
+    SECTION_KEYFRAMES,
+    SECTION_METADATA,
+    SECTION_WEIGHTS_COMPACT,
+    resolve_device,
+)
 from dnerv_codec.errors import InputError, Interrupted, OutputExistsError
 from dnerv_codec.geometry import choose_geometry, to_patches
 from dnerv_codec.model import build_model, get_preset, required_multiple
@@ -377,7 +382,7 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
         return [
             (SECTION_METADATA, encode_meta(make_meta(bits, prune))),
             (SECTION_KEYFRAMES, keyframes),
-            (SECTION_WEIGHTS, weights),
+            (SECTION_WEIGHTS_COMPACT, weights),
         ]
 
     rate = None
@@ -388,7 +393,7 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
     else:
         bits, prune = opts.quant_bits, opts.prune
         records = quant.quantize_state(model.state_dict(), bits, opts.quant_scheme)
-        weights = pack_weights(records)
+        weights = pack_weights_compact(records)
     meta = make_meta(bits, prune)
     sections = make_sections(weights, bits, prune)
     size = dist.on_main(lambda: write_container(output, sections, overwrite=opts.force), share=True)

@@ -90,6 +90,16 @@ def quantize_state(
     ]
 
 
+def weight_layout(model: torch.nn.Module) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, shape) of every tensor :func:`quantize_state` stores for ``model``, in order: the
+    layout of a compact weights section (works on a model on the ``meta`` device)."""
+    return [
+        (name, tuple(int(d) for d in t.shape))
+        for name, t in model.state_dict().items()
+        if t.is_floating_point()
+    ]
+
+
 def records_to_state(records: list[WeightRecord]) -> dict[str, torch.Tensor]:
     """The float32 state dict a decoder rebuilds from the stored records."""
     return {r.name: torch.from_numpy(np.ascontiguousarray(dequantize(r))) for r in records}

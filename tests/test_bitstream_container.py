@@ -92,7 +92,7 @@ def test_random_sections_round_trip(sections, tmp_path_factory):
     size = write_container(path, items)
     assert size == path.stat().st_size == 32 + 24 * len(items) + sum(len(p) for _, p in items)
     with ContainerReader(path) as reader:
-        assert reader.version == (1, 0)
+        assert reader.version == (1, 1)
         assert [e.type_id for e in reader.sections] == [t for t, _ in items]
         for type_id, payload in items:
             assert reader.has_section(type_id)
@@ -198,13 +198,24 @@ def test_newer_minor_skips_unknown_sections_and_same_minor_refuses_them():
     size = 32 + 24 * 4 + len(payload) + len(extra)
     shifted = [[t, c, o + 24, n] for t, c, o, n in entries]
     shifted.append([77, zlib.crc32(extra), size - len(extra), len(extra)])
-    newer = _rebuild({"minor": 1}, shifted, payload + extra)
+    newer = _rebuild({"minor": 2}, shifted, payload + extra)
     with ContainerReader(newer) as reader:
-        assert reader.version == (1, 1)
+        assert reader.version == (1, 2)
         assert not reader.has_section(76) and reader.has_section(77)
         assert decode_meta(reader.read_section(1))["clip_length"] == 8
+    for minor in (0, 1):
+        with pytest.raises(FormatError, match=f"unknown in format version 1.{minor}"):
+            ContainerReader(_rebuild({"minor": minor}, shifted, payload + extra))
+
+
+def test_compact_weights_section_needs_format_1_1():
+    entries, payload = _fields(sample_container())
+    assert [t for t, *_ in entries] == [1, 2, 3]
+    entries[-1][0] = 4  # the weights section relabelled as compact weights
+    with ContainerReader(_rebuild({"minor": 1}, entries, payload)) as reader:
+        assert reader.has_section(4)
     with pytest.raises(FormatError, match="unknown in format version 1.0"):
-        ContainerReader(_rebuild({"minor": 0}, shifted, payload + extra))
+        ContainerReader(_rebuild({"minor": 0}, entries, payload))
 
 
 def test_truncated_at_every_section_boundary():

@@ -25,9 +25,11 @@ from bitstream import (
     encode_meta,
     pack_keyframes,
     pack_weights,
+    pack_weights_compact,
     quantize,
     unpack_keyframes,
     unpack_weights,
+    unpack_weights_compact,
     validate_metadata,
 )
 from bitstream._sample import sample_metadata, sample_records, sample_sections
@@ -257,14 +259,57 @@ def test_weights_malformed_sections():
         unpack_weights(bytes(huge))
 
 
+def _layout(records):
+    return [(r.name, r.shape) for r in records]
+
+
+def test_compact_weights_round_trip_and_are_smaller():
+    records = sample_records()
+    data = pack_weights_compact(records)
+    back = unpack_weights_compact(data, _layout(records))
+    for a, b in zip(records, back, strict=True):
+        assert a.name == b.name and a.shape == b.shape
+        _close(a, b)
+    plain = pack_weights(records)
+    names = sum(len(r.name) for r in records)
+    assert len(data) <= len(plain) - names - 8 * len(records), (len(data), len(plain))
+    rows = describe_weights(data, _layout(records))
+    assert rows == describe_weights(plain)
+
+
+def test_compact_weights_malformed_sections():
+    records = sample_records()
+    data, layout = pack_weights_compact(records), _layout(records)
+    with pytest.raises(FormatError):
+        unpack_weights_compact(data + b"\0", layout)
+    with pytest.raises(TruncatedError):
+        unpack_weights_compact(data[:-3], layout)
+    with pytest.raises(FormatError, match="records"):  # the network has a tensor more or less
+        unpack_weights_compact(data, layout[:-1])
+    with pytest.raises(FormatError, match="records"):
+        unpack_weights_compact(data, [*layout, ("extra.weight", (3,))])
+    bigger = [(name, (shape[0] + 1, *shape[1:]) if shape else shape) for name, shape in layout]
+    with pytest.raises(FormatError):  # per-channel scales or symbols no longer match the shape
+        unpack_weights_compact(data, bigger)
+    with pytest.raises(FormatError, match="duplicate"):
+        pack_weights_compact([records[0], records[0]])
+
+
 # -- fuzz behind the CRC ----------------------------------------------------------------------
 def test_fuzz_section_parsers_raise_only_dnerv_errors():
-    parsers = {1: decode_meta, 2: unpack_keyframes, 3: unpack_weights}
+    layout = _layout(sample_records())
+    parsers = {
+        1: decode_meta,
+        2: unpack_keyframes,
+        3: unpack_weights,
+        4: lambda data: unpack_weights_compact(data, layout),
+    }
     sections = dict(sample_sections())
+    sections[4] = pack_weights_compact(sample_records())
     rng = np.random.default_rng(99)
     errors = 0
-    for i in range(3000):
-        type_id = 1 + i % 3
+    for i in range(4000):
+        type_id = 1 + i % 4
         data = bytearray(sections[type_id])
         for _ in range(int(rng.integers(1, 4))):
             data[int(rng.integers(len(data)))] = int(rng.integers(256))
@@ -274,4 +319,4 @@ def test_fuzz_section_parsers_raise_only_dnerv_errors():
             parsers[type_id](bytes(data))
         except DnervError:
             errors += 1
-    assert errors > 1000
+    assert errors > 1300

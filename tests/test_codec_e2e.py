@@ -73,16 +73,53 @@ def test_frame_ranges_equal_the_full_decode(encoded, start, stop):
     np.testing.assert_array_equal(part, full[start:stop])
 
 
-def test_predictive_keyframes_decode_any_range(clip, tmp_path, monkeypatch):
-    """hevc-ld keyframes: random access decodes from the start of the keyframe's group."""
+def test_plain_weights_section_decodes_the_same_and_two_are_refused(encoded, tmp_path):
+    """Files whose weights are in the plain (named) section, as before the compact one,
+    decode to the same frames; a file with both weights sections is refused."""
+    from bitstream.container import ContainerReader, write_container
+    from bitstream.errors import FormatError
+    from bitstream.weights import pack_weights, unpack_weights_compact
+    from dnerv_codec.model import model_from_config
+    from dnerv_codec.quant import weight_layout
+
+    out, _ = encoded
+    with ContainerReader(out) as reader:
+        sections = {e.type_id: reader.read_section(e.type_id) for e in reader.sections}
+    assert set(sections) == {1, 2, 4}  # metadata, keyframes, compact weights
+    with dnerv_codec.open(out, device="cpu") as f:
+        layout = weight_layout(model_from_config(f.meta["model"]["config"]))
+        frames = np.stack(list(f.frames("bbb")))
+    plain = pack_weights(unpack_weights_compact(sections[4], layout))
+    assert len(plain) > len(sections[4]) + sum(len(name) for name, _ in layout)
+    legacy = tmp_path / "legacy.dnerv"
+    write_container(legacy, [(1, sections[1]), (2, sections[2]), (3, plain)])
+    with dnerv_codec.open(legacy, device="cpu") as f:
+        assert np.array_equal(np.stack(list(f.frames("bbb"))), frames)
+    both = tmp_path / "both.dnerv"
+    write_container(both, [(1, sections[1]), (2, sections[2]), (3, plain), (4, sections[4])])
+    with dnerv_codec.open(both, device="cpu") as f, pytest.raises(FormatError, match="exactly one"):
+        _ = f.model
+
+
+@pytest.mark.parametrize(
+    "codec, group, clip_length",
+    [
+        ("hevc-ld", 2, 8),  # 20 frames: keyframes 0, 8, 16, 19 in 2 groups
+        ("hevc-ra", 8, 2),  # keyframes 0, 2, .., 18, 19 in groups of 8 and 3, with B pictures
+    ],
+)
+def test_predictive_keyframes_decode_any_range(
+    clip, tmp_path, monkeypatch, codec, group, clip_length
+):
+    """Predictive keyframes: random access decodes the keyframe's group."""
     from dnerv_codec.keyframe.classical import HevcLowDelay
 
-    monkeypatch.setattr(HevcLowDelay, "group", 2)  # 20 frames: keyframes 0,8,16,19 in 2 groups
-    out = tmp_path / "ld.dnerv"
-    opts = {**FAST, "keyframe_codec": "hevc-ld", "keyframe_quality": 8}
+    monkeypatch.setattr(HevcLowDelay, "group", group)  # hevc-ra inherits it
+    out = tmp_path / "pred.dnerv"
+    opts = {**FAST, "keyframe_codec": codec, "keyframe_quality": 8, "clip_length": clip_length}
     report = dnerv_codec.encode([clip], out, epochs=2, batch_size=1, seed=1, **opts)
     with dnerv_codec.open(out, device="cpu") as f:
-        assert f.meta["keyframe"]["name"] == "hevc-ld"
+        assert f.meta["keyframe"]["name"] == codec
         full = np.stack(list(f.frames("bbb")))
     assert psnr_rgb(read_video(clip).frames, full) == pytest.approx(report.psnr, abs=1e-6)
     for start, stop in [(16, 20), (9, 17), (0, 3)]:

@@ -19,8 +19,8 @@ from dnerv_codec.keyframe import (
 )
 from dnerv_codec.video import read_video
 
-CLASSICAL = ["png", "hevc-intra", "vvc-intra", "avif", "hevc-ld"]
-LOSSY = ["hevc-intra", "vvc-intra", "avif", "hevc-ld"]
+CLASSICAL = ["png", "hevc-intra", "vvc-intra", "avif", "hevc-ld", "hevc-ra"]
+LOSSY = ["hevc-intra", "vvc-intra", "avif", "hevc-ld", "hevc-ra"]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,7 @@ def test_numpy_integer_qualities_are_accepted():
 def test_quality_ranges():
     assert quality_range("png") == (1, 1)
     assert quality_range("hevc-intra") == (1, 12)
+    assert quality_range("hevc-ra") == (1, 34)
     assert quality_range("cheng2020-anchor") == (1, 6)
     assert quality_range("mbt2018-mean") == (1, 8)
 
@@ -128,7 +129,8 @@ def test_odd_sizes_round_trip(name, size):
 def test_higher_quality_gives_more_bytes_and_higher_psnr(name, real_frames):
     frame = real_frames[:1]
     sizes, psnrs = [], []
-    for q in (2, 6, 10):
+    hi = quality_range(name)[1]
+    for q in (hi * 2 // 12, hi * 6 // 12, hi * 10 // 12):  # hevc-ra: 1..34, the others 1..12
         data, recon = get_codec(name, q).compress_with_reconstruction(frame)
         sizes.append(len(data[0]))
         psnrs.append(psnr(recon, frame))
@@ -154,6 +156,33 @@ def test_hevc_ld_groups_decode_on_their_own_and_predict_cheaply(real_frames, mon
     assert max(predicted) < min(intra) / 2, (intra, predicted)
     intra_codec = get_codec("hevc-intra", 6)
     assert sum(map(len, data)) < sum(map(len, intra_codec.compress(frames))) * 0.75
+
+
+def test_hevc_ra_groups_decode_as_wholes_and_use_b_pictures(real_frames, monkeypatch):
+    from dnerv_codec.keyframe.bytestreams import nal_units
+    from dnerv_codec.keyframe.classical import HevcLowDelay
+
+    monkeypatch.setattr(HevcLowDelay, "group", 8)  # hevc-ra inherits it
+    # 19 keyframes of a slowly panning real frame: groups [0, 8), [8, 16), [16, 19)
+    frames = np.stack([np.roll(real_frames[0], 2 * k, axis=1) for k in range(19)])
+    codec = get_codec("hevc-ra", 16)  # QP 36, as hevc-ld 6
+    assert codec.group == 8
+    data, recon = codec.compress_with_reconstruction(frames)
+    size = frames.shape[1:3]
+    assert len(data) == 19 and psnr(recon, frames) > 25
+    for start in (0, 8, 16):
+        run = data[start : start + 8]
+        assert np.array_equal(codec.decompress(run, size), recon[start : start + 8])
+        first = nal_units(data[start])
+        assert any((nal[0] >> 1) & 0x3F in (19, 20) for nal in first)  # opens with an IDR
+    # B pictures: some pictures are decoded out of display order, so a group's first two
+    # strings alone decode to frames that are not the group's first two frames
+    two = codec.decompress(data[:2], size)
+    assert not np.array_equal(two, recon[:2])
+    for q in quality_range("hevc-ra"):  # both ends are valid QPs (51 and 18)
+        assert len(get_codec("hevc-ra", q).compress(frames[:3])) == 3
+    ld = get_codec("hevc-ld", 6).compress(frames)
+    assert sum(map(len, data)) < sum(map(len, ld)), (sum(map(len, data)), sum(map(len, ld)))
 
 
 # -- bad data -------------------------------------------------------------------------------------

@@ -122,7 +122,7 @@ def test_targets_on_the_real_clip_land_within_5_percent(rate_runs, bpp):
 def test_rate_control_defaults_to_predictive_keyframes_and_short_clips(rate_runs):
     for bpp, report in rate_runs.items():
         with dnerv_codec.open(report.output) as f:
-            assert f.meta["keyframe"]["name"] == ratecontrol.KEYFRAME_CODEC == "hevc-ld"
+            assert f.meta["keyframe"]["name"] == ratecontrol.KEYFRAME_CODEC == "hevc-ra"
             assert f.meta["clip_length"] == report.rate["clip_length"]
         assert report.rate["clip_length"] == ratecontrol.clip_length_for(bpp)
     assert [ratecontrol.clip_length_for(b) for b in (0.01, 0.089, 0.09, 1.0)] == [4, 4, 2, 2]

@@ -22,6 +22,7 @@ name                  quality  meaning
 png                   1        lossless RGB (reference)
 hevc-intra            1..12    x265 all-intra, QP = 54 - 3q, Y'CbCr 4:4:4 8-bit
 hevc-ld               1..12    x265 low-delay P over the keyframes (groups of 32), as hevc-intra
+hevc-ra               1..34    x265 random access (B pictures) over the keyframes, QP = 52 - q
 vvc-intra             1..12    vvenc all-intra, QP = 54 - 3q, Y'CbCr 4:2:0 10-bit
 avif                  1..12    libaom AV1 all-intra, cq-level = 66 - 5q, Y'CbCr 4:4:4 8-bit
 bmshj2018-factorized  1..8     CompressAI zoo quality, mse
@@ -41,10 +42,12 @@ from bitstream import ids
 from dnerv_codec.errors import InputError
 from dnerv_codec.keyframe.base import KeyframeCodec, KeyframeCodecError
 from dnerv_codec.keyframe.classical import (
+    FINE_QUALITIES,
     LOSSY_QUALITIES,
     AvifIntra,
     HevcIntra,
     HevcLowDelay,
+    HevcRandomAccess,
     PngCodec,
     VvcIntra,
 )
@@ -55,7 +58,8 @@ from dnerv_codec.keyframe.classical import (
 DEFAULT_CODEC = "hevc-intra"
 DEFAULT_QUALITY = 8
 
-CLASSICAL_CODECS = ("png", "hevc-intra", "vvc-intra", "avif", "hevc-ld")  # need no weights
+# need no weights
+CLASSICAL_CODECS = ("png", "hevc-intra", "vvc-intra", "avif", "hevc-ld", "hevc-ra")
 
 _Factory = Callable[[int, "str | Path | None", str], KeyframeCodec]
 _REGISTRY: dict[str, tuple[tuple[int, int], _Factory]] = {}
@@ -87,6 +91,7 @@ register("hevc-intra", LOSSY_QUALITIES, _classical(HevcIntra))
 register("vvc-intra", LOSSY_QUALITIES, _classical(VvcIntra))
 register("avif", LOSSY_QUALITIES, _classical(AvifIntra))
 register("hevc-ld", LOSSY_QUALITIES, _classical(HevcLowDelay))
+register("hevc-ra", FINE_QUALITIES, _classical(HevcRandomAccess))
 for _name, _q in [
     ("bmshj2018-factorized", (1, 8)),
     ("bmshj2018-hyperprior", (1, 8)),

@@ -4,8 +4,9 @@ A keyframe codec turns ``N`` RGB frames of one size into ``N`` byte strings (one
 back; ``decompress`` needs nothing but the strings and the frame size ``(H, W)``. Strings decode in
 *groups* of :attr:`KeyframeCodec.group` consecutive frames (the last group of a video may be
 shorter): an intra codec has groups of 1, so every string decodes on its own; a predictive codec
-(``hevc-ld``) must be given a run of strings that starts at a group boundary, in order. The
-decoder fetches whole groups for random access.
+must be given a run of strings that starts at a group boundary, in order (``hevc-ld``), or a
+whole group (``hevc-ra``, whose strings are in decoding order). The decoder fetches whole groups
+for random access.
 
 >>> from dnerv_codec.keyframe import get_codec
 >>> codec = get_codec("png", 1)

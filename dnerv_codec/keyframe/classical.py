@@ -43,6 +43,7 @@ from dnerv_codec.keyframe.base import (
 ALIGN = 8
 MIN_SIDE = 16  # x265 refuses pictures smaller than 16x16
 LOSSY_QUALITIES = (1, 12)
+FINE_QUALITIES = (1, 34)  # hevc-ra: one QP step per quality (QP 51 .. 18)
 
 
 def ffmpeg_exe() -> str:
@@ -187,14 +188,42 @@ class HevcLowDelay(HevcIntra):
     name = "hevc-ld"
     codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
     group = 32  # keyframes per IDR: random access decodes at most 31 extra keyframes
+    bframes = 0
+
+    def qp(self) -> int:
+        return 54 - 3 * self.quality
 
     def encoder_args(self) -> list[str]:
         g = self.group
         params = (
-            f"qp={54 - 3 * self.quality}:keyint={g}:min-keyint={g}:scenecut=0:bframes=0:"
+            f"qp={self.qp()}:keyint={g}:min-keyint={g}:scenecut=0:"
+            f"bframes={self.bframes}:"
             "open-gop=0:repeat-headers=1:ref=3:info=0:hash=0:aud=0:log-level=error"
         )
         return ["-c:v", "libx265", "-preset", self.preset, "-tune", "psnr", "-x265-params", params]
+
+
+class HevcRandomAccess(HevcLowDelay):
+    """HEVC random access over the keyframe sequence: as :class:`HevcLowDelay`, with B pictures.
+
+    Not in the paper. D-NeRV itself is not low-delay (a clip needs its *end* keyframe), so
+    the keyframes may as well use x265's bidirectional structure (up to 4 B pictures between
+    references, adaptive placement, B-pyramid: x265 medium's defaults) inside the same closed
+    groups of :attr:`group` pictures. The strings of a group hold its access units in decoding
+    order, so a group decodes only as a whole, which is how the decoder reads it.
+
+    Quality 1..34, one QP step each: constant QP = 52 - q on P slices (51 .. 18; x265 gives B
+    slices its usual coarser offset), so q = 3k - 2 is hevc-ld's quality k. The finer scale lets
+    rate control fill the keyframes' share of a budget (a 3-QP step changes the keyframe bytes
+    by about 1.5x).
+    """
+
+    name = "hevc-ra"
+    codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
+    bframes = 4
+
+    def qp(self) -> int:
+        return 52 - self.quality
 
 
 class VvcIntra(FfmpegIntraCodec):

@@ -144,8 +144,9 @@ class DNeRV(nn.Module):
         )
         self.rgb_head = Head(widths[-1] + 3, 3)
         if config["rgb_skip"]:
-            nn.init.zeros_(self.rgb_head.conv2.weight)
-            nn.init.zeros_(self.rgb_head.conv2.bias)
+            for head in [self.rgb_head, *self.flow_heads]:
+                nn.init.zeros_(head.conv2.weight)
+                nn.init.zeros_(head.conv2.bias)
         # Normalisation constants: plain attributes, not parameters, not in the state_dict.
         self.register_buffer("mean", torch.tensor(config["mean"]).view(1, 1, 3, 1, 1), False)
         self.register_buffer("std", torch.tensor(config["std"]).view(1, 1, 3, 1, 1), False)
