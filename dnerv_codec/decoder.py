@@ -36,6 +36,16 @@ SECTION_WEIGHTS = ids.id_of(ids.SECTION_TYPES, "weights")
 SECTION_WEIGHTS_COMPACT = ids.id_of(ids.SECTION_TYPES, "weights-compact")
 
 
+def stored_layout(config: object) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, shape) of each stored weight tensor of the network ``config`` describes, sized on
+    the meta device (nothing allocated); FormatError for a bad configuration."""
+    try:
+        with torch.device("meta"):
+            return weight_layout(model_from_config(config))
+    except (DnervError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise FormatError(f"metadata: bad model configuration ({exc})") from None
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """One video of a .dnerv file."""
@@ -135,11 +145,7 @@ class DnervFile:
     def model(self) -> torch.nn.Module:
         if self._model is None:
             config = self.meta["model"].get("config")
-            try:
-                with torch.device("meta"):  # size the network before allocating it
-                    layout = weight_layout(model_from_config(config))
-            except (DnervError, KeyError, TypeError, ValueError) as exc:
-                raise FormatError(f"metadata: bad model configuration ({exc})") from None
+            layout = stored_layout(config)
             expected = sum(int(np.prod(shape)) for _, shape in layout)
             records = self._weight_records(layout)
             stored = sum(int(np.prod(r.shape)) for r in records)

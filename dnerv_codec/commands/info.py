@@ -28,21 +28,6 @@ def _fps(video: dict[str, Any]) -> float:
     return video["fps_num"] / video["fps_den"]
 
 
-def _layout(meta: dict[str, Any]) -> list[tuple[str, tuple[int, ...]]]:
-    """Names and shapes of the stored tensors of the network the metadata describes."""
-    import torch
-
-    from dnerv_codec.errors import DnervError
-    from dnerv_codec.model import model_from_config
-    from dnerv_codec.quant import weight_layout
-
-    try:
-        with torch.device("meta"):
-            return weight_layout(model_from_config(meta["model"].get("config")))
-    except (DnervError, KeyError, TypeError, ValueError) as exc:
-        raise FormatError(f"metadata: bad model configuration ({exc})") from None
-
-
 def inspect(path: str | Path) -> dict[str, Any]:
     """Everything ``dnerv info --json`` prints, as a dict.
 
@@ -65,7 +50,9 @@ def inspect(path: str | Path) -> dict[str, Any]:
             tensors = describe_weights(reader.read_section(id_of(SECTION_TYPES, "weights")))
         elif reader.has_section(id_of(SECTION_TYPES, "weights-compact")):
             data = reader.read_section(id_of(SECTION_TYPES, "weights-compact"))
-            tensors = describe_weights(data, _layout(meta))
+            from dnerv_codec.decoder import stored_layout  # imports torch
+
+            tensors = describe_weights(data, stored_layout(meta["model"].get("config")))
         size, version = reader.file_size, reader.version
     videos = [
         {
