@@ -143,9 +143,10 @@ def conv1x1(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
     On CPU, oneDNN's 1x1 convolution on the plain NCHW layout is slow when it has few output
     channels (the flow and RGB heads map 32 -> 8 and 3 -> 8 channels at full resolution) and in
-    its backward pass: ``baddbmm`` over the ``(N, C, H*W)`` view computes the same sums 3-70x
-    faster there (measured in ``benchmarks/RESULTS.md``, "Network speed"). The convolution is
-    kept where it is as fast: on other devices, and for inference with 32 or more outputs.
+    its backward pass: ``baddbmm`` over the ``(N, C, H*W)`` view computes the same sums several
+    times faster there in isolated timings (the network-level effect is measured in
+    ``benchmarks/RESULTS.md``, "Network speed"). The convolution is kept on other devices, and
+    for inference with 32 or more outputs, where it was as fast.
 
     Args:
         x: ``(N, C, H, W)``; weight: ``(O, C, 1, 1)`` (or ``(O, C)``); bias: ``(O,)`` or None.
@@ -179,9 +180,9 @@ class Head(nn.Module):
     def finish(self, y: Tensor) -> Tensor:
         """GELU and conv2 of the fast path, on conv1's output ``y``.
 
-        On CPU, oneDNN runs this 3x3 convolution with 3 or 4 outputs 1.2-3x faster (forward and
+        On CPU, oneDNN runs this 3x3 convolution with 3 or 4 outputs faster (forward and
         backward) on a channels-last copy of its input than on the plain layout, conversions
-        included (the output comes back in the plain layout).
+        included, in isolated timings (the output comes back in the plain layout).
         """
         y = F.gelu(y)
         if y.device.type == "cpu":
