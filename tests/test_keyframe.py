@@ -138,19 +138,27 @@ def test_higher_quality_gives_more_bytes_and_higher_psnr(name, real_frames):
     assert psnrs == sorted(psnrs) and psnrs[2] - psnrs[0] > 5, psnrs
 
 
+def _panning_groups_decode_alone(real_frames, name: str, quality: int, n: int):
+    """Code n keyframes of a slowly panning real frame; check each group decodes on its own.
+
+    Returns (codec, frames, data, reconstruction)."""
+    frames = np.stack([np.roll(real_frames[0], 2 * k, axis=1) for k in range(n)])
+    codec = get_codec(name, quality)
+    data, recon = codec.compress_with_reconstruction(frames)
+    assert len(data) == n and psnr(recon, frames) > 25
+    g = codec.group
+    for start in range(0, n, g):
+        run = data[start : start + g]
+        assert np.array_equal(codec.decompress(run, frames.shape[1:3]), recon[start : start + g])
+    return codec, frames, data, recon
+
+
 def test_hevc_ld_groups_decode_on_their_own_and_predict_cheaply(real_frames, monkeypatch):
     from dnerv_codec.keyframe.classical import HevcLowDelay
 
     monkeypatch.setattr(HevcLowDelay, "group", 3)
-    # 7 keyframes of a slowly panning real frame: groups [0, 3), [3, 6), [6, 7)
-    frames = np.stack([np.roll(real_frames[0], 2 * k, axis=1) for k in range(7)])
-    codec = get_codec("hevc-ld", 6)
-    data, recon = codec.compress_with_reconstruction(frames)
-    size = frames.shape[1:3]
-    assert len(data) == 7 and psnr(recon, frames) > 25
-    for start in (0, 3, 6):
-        run = data[start : start + 3]
-        assert np.array_equal(codec.decompress(run, size), recon[start : start + 3])
+    # 7 keyframes: groups [0, 3), [3, 6), [6, 7)
+    codec, frames, data, _ = _panning_groups_decode_alone(real_frames, "hevc-ld", 6, 7)
     intra = [len(data[k]) for k in (0, 3, 6)]
     predicted = [len(data[k]) for k in (1, 2, 4, 5)]
     assert max(predicted) < min(intra) / 2, (intra, predicted)
@@ -163,16 +171,11 @@ def test_hevc_ra_groups_decode_as_wholes_and_use_b_pictures(real_frames, monkeyp
     from dnerv_codec.keyframe.classical import HevcLowDelay
 
     monkeypatch.setattr(HevcLowDelay, "group", 8)  # hevc-ra inherits it
-    # 19 keyframes of a slowly panning real frame: groups [0, 8), [8, 16), [16, 19)
-    frames = np.stack([np.roll(real_frames[0], 2 * k, axis=1) for k in range(19)])
-    codec = get_codec("hevc-ra", 16)  # QP 36, as hevc-ld 6
+    # 19 keyframes: groups [0, 8), [8, 16), [16, 19); quality 16 is QP 36, as hevc-ld 6
+    codec, frames, data, recon = _panning_groups_decode_alone(real_frames, "hevc-ra", 16, 19)
     assert codec.group == 8
-    data, recon = codec.compress_with_reconstruction(frames)
     size = frames.shape[1:3]
-    assert len(data) == 19 and psnr(recon, frames) > 25
     for start in (0, 8, 16):
-        run = data[start : start + 8]
-        assert np.array_equal(codec.decompress(run, size), recon[start : start + 8])
         first = nal_units(data[start])
         assert any((nal[0] >> 1) & 0x3F in (19, 20) for nal in first)  # opens with an IDR
     # B pictures: some pictures are decoded out of display order, so a group's first two
