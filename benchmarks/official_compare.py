@@ -214,64 +214,101 @@ def part_speed(args) -> None:
 
 
 def _speed_row(args, model, loss, utils, config) -> str:
+    name, _, _, _, _, (h, w), batch = config
+    r = speed_pair(model, loss, utils, config, steps=args.steps, seed=args.seed)
+    ot, ut, oi, ui = r["official train"], r["ours train"], r["official infer"], r["ours infer"]
+    return (
+        f"| {name} | {w}x{h} | {r['params']:,} | {batch} | {ot:.2f} | {ut:.2f} | {ut / ot:.2f}x "
+        f"| {oi:.2f} | {ui:.2f} | {ui / oi:.2f}x |"
+    )
+
+
+def speed_pair(
+    model, loss, utils, config, *, steps: int, seed: int, device: str = "cpu",
+    batch: int | None = None, variants: bool = False,
+) -> dict:  # fmt: skip
+    """Median frames/s of both networks (training step; one-clip inference), timed in
+    alternation on the same random inputs. ``variants`` adds ours with bf16 autocast training
+    and fp16 inference, and the official network in fp16 inference (CUDA)."""
+    import copy
+
     from dnerv_codec.model import build_model
     from dnerv_codec.train import dnerv_loss
 
-    name, preset, fc_hw, fc_dim, strides, (h, w), batch = config
+    name, preset, fc_hw, fc_dim, strides, (h, w), default_batch = config
+    batch = batch or default_batch
+    dev = torch.device(device)
     pe = utils.PositionalEncoding("1.25_240")
-    torch.manual_seed(args.seed)
+    torch.manual_seed(seed)
     off = model.DNeRV(
         embed_length=pe.embed_length, fc_hw=fc_hw, fc_dim=fc_dim, expansion=2,
-        stride_list=strides, lower_width=32, clip_size=CLIP_SIZE, device="cpu",
+        stride_list=strides, lower_width=32, clip_size=CLIP_SIZE, device=device,
         dataset_mean=UVG_MEAN, dataset_std=UVG_STD,
-    )  # fmt: skip
-    ours = build_model(preset, (h, w))
+    ).to(dev)  # fmt: skip
+    ours = build_model(preset, (h, w)).to(dev)
     params = sum(p.numel() for p in off.parameters())
     assert params == ours.num_parameters(), (params, ours.num_parameters())
-    video = torch.rand(batch, 3, CLIP_SIZE, h, w)
-    key = torch.randn(batch, 3, 2, h, w)
-    index, distance = torch.rand(batch, CLIP_SIZE), torch.rand(batch, CLIP_SIZE)
-    mask = torch.ones(batch, CLIP_SIZE, dtype=torch.bool)
+    video = torch.rand(batch, 3, CLIP_SIZE, h, w, device=dev)
+    key = torch.randn(batch, 3, 2, h, w, device=dev)
+    index = torch.rand(batch, CLIP_SIZE, device=dev)
+    distance = torch.rand(batch, CLIP_SIZE, device=dev)
+    mask = torch.ones(batch, CLIP_SIZE, dtype=torch.bool, device=dev)
     o_opt, u_opt = torch.optim.AdamW(off.parameters()), torch.optim.AdamW(ours.parameters())
     u_key, u_video = key.permute(0, 2, 1, 3, 4).contiguous(), video.transpose(1, 2).contiguous()
 
     def off_train():
-        out = off(pe(index), keyframe=key, backward_distance=distance)
+        out = off(pe(index).to(dev), keyframe=key, backward_distance=distance)
         value = loss.loss_fn(out, video, mask, loss_type="Fusion6")
         o_opt.zero_grad()
         value.backward()
         o_opt.step()
 
-    def our_train():
-        value = dnerv_loss(ours(u_key, distance, index), u_video, mask)
+    def our_train(amp: bool = False):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            pred = ours(u_key, distance, index)
+        value = dnerv_loss(pred, u_video, mask)
         u_opt.zero_grad()
         value.backward()
         u_opt.step()
 
     @torch.no_grad()
-    def off_infer():
-        off(pe(index[:1]), keyframe=key[:1], backward_distance=distance[:1])
+    def off_infer(net=off, dtype=torch.float32):
+        net(pe(index[:1]).to(dev, dtype), keyframe=key[:1].to(dtype),
+            backward_distance=distance[:1].to(dtype))  # fmt: skip
 
     @torch.no_grad()
-    def our_infer():
-        ours(u_key[:1], distance[:1], index[:1])
+    def our_infer(net=ours, dtype=torch.float32):
+        net(u_key[:1].to(dtype), distance[:1].to(dtype), index[:1].to(dtype))
 
-    steps = {"ot": off_train, "ut": our_train, "oi": off_infer, "ui": our_infer}
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for f in steps.values():
-        f()  # warm-up
-    for _ in range(args.steps):
-        for k, f in steps.items():
+    runs = {
+        "official train": off_train, "ours train": our_train,
+        "official infer": off_infer, "ours infer": our_infer,
+    }  # fmt: skip
+    if variants:
+        half_ours, half_off = copy.deepcopy(ours).half(), copy.deepcopy(off).half()
+        runs["ours train bf16"] = lambda: our_train(amp=True)
+        runs["ours infer fp16"] = lambda: our_infer(half_ours, torch.float16)
+        runs["official infer fp16"] = lambda: off_infer(half_off, torch.float16)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else lambda: None
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for k, f in list(runs.items()):
+        try:
+            f()  # warm-up
+        except RuntimeError as exc:  # e.g. a network that does not run in fp16
+            print(f"  {name}: {k} failed: {str(exc).splitlines()[0]}", flush=True)
+            del runs[k], times[k]
+    for _ in range(steps):
+        for k, f in runs.items():
+            sync()
             t0 = time.perf_counter()
             f()
+            sync()
             times[k].append(time.perf_counter() - t0)
-    med = {k: float(np.median(v)) for k, v in times.items()}
-    ot, ut = batch * CLIP_SIZE / med["ot"], batch * CLIP_SIZE / med["ut"]
-    oi, ui = CLIP_SIZE / med["oi"], CLIP_SIZE / med["ui"]
-    return (
-        f"| {name} | {w}x{h} | {params:,} | {batch} | {ot:.2f} | {ut:.2f} | {ut / ot:.2f}x "
-        f"| {oi:.2f} | {ui:.2f} | {ui / oi:.2f}x |"
-    )
+    out = {"params": params, "batch": batch}
+    for k, v in times.items():
+        frames = batch * CLIP_SIZE if "train" in k else CLIP_SIZE
+        out[k] = frames / float(np.median(v))
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
