@@ -72,27 +72,39 @@ def part_speed(args, results: dict) -> None:
 
 def part_encode(args, work: Path, results: dict) -> list[Path]:
     print(f"\nencode on {args.device}, default options (rate control, quality 6)\n")
-    print("| time budget | epochs | train s | encode s | bytes | bpp | PSNR dB | MS-SSIM |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| time budget | batch | amp | epochs | steps/s | train s | encode s | bytes | bpp | "
+          "PSNR dB | MS-SSIM |")  # fmt: skip
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows, files = [], []
     for budget in args.budgets:
-        path = work / f"gpu-b{budget:g}.dnerv"
-        t0 = time.monotonic()
-        report = dnerv_codec.encode(
-            [CLIP], path, epochs=100_000, time_budget=budget, device=args.device, quiet=True,
-            force=True,
-        )  # fmt: skip
-        wall = time.monotonic() - t0
-        row = {
-            "budget": budget, "epochs": report.epochs, "train_s": report.train_seconds,
-            "encode_s": wall, "bytes": report.bytes, "bpp": report.bpp, "psnr": report.psnr,
-            "ms_ssim": report.ms_ssim, "bytes_on_disk": path.stat().st_size,
-        }  # fmt: skip
-        rows.append(row)
-        files.append(path)
-        print(f"| {budget:g} s | {report.epochs} | {report.train_seconds:.0f} | {wall:.0f} | "
-              f"{report.bytes:,} | {report.bpp:.4f} | {report.psnr:.2f} | "
-              f"{report.ms_ssim:.4f} |", flush=True)  # fmt: skip
+        for batch in args.batch_sizes:
+            for amp in args.amp:
+                b = None if batch == 0 else batch
+                a = {"auto": None, "on": True, "off": False}[amp]
+                path = work / f"gpu-b{budget:g}-{batch}-{amp}.dnerv"
+                t0 = time.monotonic()
+                report = dnerv_codec.encode(
+                    [CLIP], path, epochs=100_000, time_budget=budget, device=args.device,
+                    batch_size=b, amp=a, quiet=True, force=True,
+                )  # fmt: skip
+                wall = time.monotonic() - t0
+                clips = -(
+                    -report.pixels // (320 * 180) // (report.rate or {}).get("clip_length", 8)
+                )
+                steps = report.epochs * -(-clips // (b or 1))
+                row = {
+                    "budget": budget, "batch": b or 1, "amp": amp, "epochs": report.epochs,
+                    "steps_per_s": steps / report.train_seconds,
+                    "train_s": report.train_seconds, "encode_s": wall, "bytes": report.bytes,
+                    "bpp": report.bpp, "psnr": report.psnr, "ms_ssim": report.ms_ssim,
+                    "bytes_on_disk": path.stat().st_size,
+                }  # fmt: skip
+                rows.append(row)
+                files.append(path)
+                print(f"| {budget:g} s | {b or 1} | {amp} | {report.epochs} | "
+                      f"{row['steps_per_s']:.1f} | {report.train_seconds:.0f} | {wall:.0f} | "
+                      f"{report.bytes:,} | {report.bpp:.4f} | {report.psnr:.2f} | "
+                      f"{report.ms_ssim:.4f} |", flush=True)  # fmt: skip
     results["encode"] = rows
     return files
 
@@ -151,6 +163,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--parts", nargs="+", default=["speed", "encode", "decode"])
     ap.add_argument("--budgets", type=float, nargs="+", default=[30, 60, 120])
     ap.add_argument("--steps", type=int, default=20, help="speed: timed steps per run")
+    ap.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="encode: clips per step (0: default)",
+    )
+    ap.add_argument("--amp", nargs="+", choices=["auto", "on", "off"], default=["auto"])
     ap.add_argument("--big-batch", type=int, default=8, help="speed: the larger training batch")
     ap.add_argument("--repeat", type=int, default=3, help="decode: runs per case (best kept)")
     ap.add_argument("--json", type=Path, help="also write the figures here")

@@ -68,6 +68,7 @@ class EncodeOptions:
     quant_bits: int | None = None  # fixed presets: 8 (rate control chooses its own)
     quant_scheme: str = "symmetric"
     device: str = "auto"
+    amp: bool | None = None  # bf16 autocast in training; None: on CUDA (train.Trainer)
     seed: int = 0
     checkpoint_dir: str | None = None
     checkpoint_every: int = 10
@@ -439,6 +440,7 @@ def _trainer(model, streams, opts: EncodeOptions, device, epochs: int, stage: in
         device=device,
         loss_kind=opts.loss,
         weight_rate=opts.weight_rate,
+        amp=opts.amp,
         **kw,
     )
 

@@ -93,6 +93,11 @@ _D = EncodeOptions()
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
+@click.option(
+    "--amp/--no-amp",
+    default=None,
+    help="Train under bf16 autocast (mixed precision) [default: on CUDA, off on CPU].",
+)
 @click.option("--seed", type=int, default=_D.seed, show_default=True)
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False), help="Save checkpoints here.")
 @click.option(
