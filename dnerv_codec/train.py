@@ -162,7 +162,9 @@ class Trainer:
             at :func:`dnerv_codec.clips.keyframe_frames` positions.
         batch_size: clips per step; epochs: total epochs (sets the schedule); lr: base rate.
         seed: seeds the clip shuffling (the model's init is the caller's: seed before building it).
-        device: where to train; amp: autocast (bf16 where supported, else fp16) -- default on CUDA.
+        device: where to train; amp: autocast (bf16 where supported, else fp16). Off by default:
+            on an H200 it slowed the rate-controlled encoder's steps by 10-26 % and sped up only
+            an 8 M-parameter network at 8 clips per step (benchmarks/RESULTS.md, "GPU").
         weight_rate: entropy-aware training: adds ``weight_rate`` x the estimated bits of the
             weights per pixel of the set (:func:`weight_rate_bits`) to the loss; 0 = official.
         loss_kind: "uvg" or "ucf"; on_step: called after every step with a dict of step stats.
@@ -184,7 +186,7 @@ class Trainer:
         device: str | torch.device = "cpu",
         loss_kind: str = "uvg",
         warmup: float = 0.2,
-        amp: bool | None = None,
+        amp: bool | None = False,
         on_step: Callable[[dict[str, Any]], None] | None = None,
         distributed: bool | None = None,
         weight_rate: float = 0.0,
@@ -207,7 +209,7 @@ class Trainer:
         self.weight_rate = float(weight_rate)
         H, W = model.frame_size
         self._pixels = sum(len(f) for f in self.frames) * H * W
-        self.amp = self.device.type == "cuda" if amp is None else amp
+        self.amp = bool(amp)
         self.opt = torch.optim.AdamW(
             model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
         )

@@ -143,6 +143,29 @@ def test_weight_rate_term_makes_weights_cheaper():
         Trainer(build_model("tiny"), [frames], [keys], weight_rate=-1)
 
 
+def test_amp_runs_the_network_in_bf16_and_still_learns():
+    """``amp=True``: the convolutions run under bf16 autocast (seen by a hook), the loss and the
+    weights stay float32, and training lowers the loss as fp32 training does. Off by default."""
+    assert _trainer().amp is False
+    seen = []
+    losses = {}
+    for amp in (False, True):
+        tr = _trainer(epochs=6)
+        tr.amp = amp
+        conv = next(m for m in tr.model.modules() if isinstance(m, torch.nn.Conv2d))
+        hook = conv.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        first = tr.run_epoch()["loss"]
+        while tr.epoch < tr.epochs:
+            last = tr.run_epoch()["loss"]
+        hook.remove()
+        losses[amp] = (first, last)
+        assert all(p.dtype == torch.float32 for p in tr.model.parameters())
+    assert seen[0] == torch.float32 and seen[-1] == torch.bfloat16
+    for first, last in losses.values():
+        assert math.isfinite(last) and last < first, losses
+    assert losses[True][1] == pytest.approx(losses[False][1], rel=0.1), losses
+
+
 def test_on_step_hook_sees_every_step():
     seen = []
     tr = _trainer(epochs=1)

@@ -95,8 +95,9 @@ _D = EncodeOptions()
 )
 @click.option(
     "--amp/--no-amp",
-    default=None,
-    help="Train under bf16 autocast (mixed precision) [default: on CUDA, off on CPU].",
+    default=False,
+    show_default=True,
+    help="Train under bf16 autocast (mixed precision); pays only for large networks and batches.",
 )
 @click.option("--seed", type=int, default=_D.seed, show_default=True)
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False), help="Save checkpoints here.")
