@@ -58,6 +58,8 @@ MIN_BITS_PER_WEIGHT = 2.5  # the cheapest a weight can be in the feasibility che
 MIN_PIXELS_PER_PARAMETER = 8.0  # more weights than this would not be trained in useful time
 MIN_WIDTH, MAX_WIDTH = 4, 64
 RGB_SKIP = True  # compact models predict a correction to the fused warp of the keyframes
+HEAD_HIDDEN = 0  # the heads' hidden channels at least (0: official C // 4); model.make_config
+FLOW_CASCADE = False  # coarse-to-fine flows (model.make_config)
 TOLERANCE = 0.05  # the file lands in [(1 - TOLERANCE) * target, target]
 LAND_BITS = range(2, 13)
 MIN_PER_CHANNEL = 256  # smaller channels share one scale per tensor (see quant.quantize_tensor)
@@ -154,7 +156,12 @@ def _parameters(frame_size, width: int, clip_length: int) -> int:
 
 
 def _options(width: int, clip_length: int) -> dict[str, Any]:
-    return {**compact_options(width, RGB_SKIP), "clip_length": clip_length}
+    return {
+        **compact_options(width, RGB_SKIP),
+        "clip_length": clip_length,
+        "head_hidden": HEAD_HIDDEN,
+        "flow_cascade": FLOW_CASCADE,
+    }
 
 
 def _predict_weight_bytes(

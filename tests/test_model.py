@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 
 import pytest
 import torch
@@ -282,3 +284,85 @@ def test_rgb_skip_starts_from_the_fused_keyframes(fast):
         :, 1:
     ]
     torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5)
+
+
+def test_head_hidden_widens_only_the_narrow_heads():
+    """``head_hidden`` N gives every head at least N hidden channels; 0 is the official C // 4."""
+    plain = build_model("tiny", (32, 48))
+    wide = build_model("tiny", (32, 48), head_hidden=6)
+    heads = zip([*plain.flow_heads, plain.rgb_head], [*wide.flow_heads, wide.rgb_head], strict=True)
+    for a, b in heads:
+        c = a.conv1.in_channels
+        assert a.conv1.out_channels == c // 4 and b.conv1.out_channels == max(c // 4, 6)
+        assert b.conv2.in_channels == b.conv1.out_channels
+    assert wide.num_parameters() > plain.num_parameters()
+    assert model_from_config(json.loads(json.dumps(wide.config))).num_parameters() == (
+        wide.num_parameters()
+    )
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_flow_cascade_adds_the_upsampled_flow_of_the_level_below(fast):
+    """With ``flow_cascade``, a flow of (1, -2) pixels from the coarsest head alone reaches the
+    full-resolution warp as (1, -2) x the product of the strides, everywhere (bilinear
+    upsampling of a constant); without it, the other heads' zero output means no motion."""
+    torch.manual_seed(0)
+    outs = {}
+    for cascade in (False, True):
+        model = build_model("tiny", (32, 48), fast=fast, flow_cascade=cascade)
+        assert model.config["flow_cascade"] is cascade
+        seen = []
+        with torch.no_grad():
+            for head in model.flow_heads:  # rgb_skip: every flow head starts at zero
+                assert not head.conv2.weight.any()
+            model.flow_heads[0].conv2.bias.copy_(torch.tensor([1.0, -2.0, 1.0, -2.0]))
+            key, t, pos = _inputs(model)
+            with patch_flow(model, seen):
+                outs[cascade] = model(key, t, pos)
+        scale = math.prod(model.strides)
+        want = torch.tensor([1.0, -2.0, 1.0, -2.0]).view(1, 4, 1, 1) * (scale if cascade else 0)
+        torch.testing.assert_close(seen[-1], want.expand_as(seen[-1]), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(outs[True], outs[False])
+
+
+@contextlib.contextmanager
+def patch_flow(model, seen: list):
+    """Record every level's flow as the model computes it (``DNeRV._flow``)."""
+    original = model._flow
+
+    def recording(*args):
+        flow = original(*args)
+        seen.append(flow)
+        return flow
+
+    model._flow = recording
+    try:
+        yield
+    finally:
+        del model._flow
+
+
+def test_fast_equals_plain_with_flow_cascade():
+    torch.manual_seed(0)
+    model = build_model("tiny", (32, 48), fast=False, flow_cascade=True, head_hidden=4)
+    for head in model.flow_heads:
+        torch.nn.init.normal_(head.conv2.weight, 0, 0.1)
+    key, t, pos = _inputs(model)
+    with torch.no_grad():
+        plain = model(key, t, pos)
+        model.fast = True
+        torch.testing.assert_close(model(key, t, pos), plain, atol=1e-5, rtol=1e-4)
+
+
+def test_config_version_2_only_when_a_version_2_option_is_on():
+    """Files from before head_hidden / flow_cascade keep version 1; a config with either is
+    version 2, so a version-1 reader refuses it rather than building another network."""
+    assert build_model("tiny").config["version"] == 1
+    for kw in ({"head_hidden": 4}, {"flow_cascade": True}):
+        cfg = build_model("tiny", **kw).config
+        assert cfg["version"] == 2
+        assert model_from_config(json.loads(json.dumps(cfg))).config == cfg
+        with pytest.raises(InputError, match="version 1 cannot"):
+            model_from_config({**cfg, "version": 1})
+    with pytest.raises(InputError, match="version"):
+        model_from_config({**build_model("tiny").config, "version": 3})

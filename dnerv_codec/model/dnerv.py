@@ -27,6 +27,7 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InputError
@@ -46,6 +47,10 @@ from .layers import (
 
 ARCH = "dnerv"
 CONFIG_VERSION = 1
+# Version 2 = version 1 plus ``head_hidden`` and ``flow_cascade``. A config is written as version
+# 2 only when one of them is on, so that a reader that knows only version 1 refuses it instead of
+# silently building a different network; version-1 configs are still written when both are off.
+CONFIG_VERSIONS = (1, 2)
 UVG_MEAN = [0.4519, 0.4505, 0.4519]
 UVG_STD = [0.2434, 0.2547, 0.2958]
 MIN_FC = 2  # the coarsest grid needs 2 pixels per side: warping normalises by (size - 1)
@@ -63,6 +68,13 @@ _DEFAULTS: dict[str, Any] = {
     # Not official: the RGB head predicts a correction to the fused warp of the keyframes (its
     # last conv starts at zero, so an untrained network already outputs the warped keyframes).
     "rgb_skip": False,
+    # Not official: the heads' hidden layer has at least this many channels (official: C // 4,
+    # a single channel for the 4- to 7-channel inputs of the narrowest compact models).
+    "head_hidden": 0,
+    # Not official: each level's flow is its head's output plus the previous level's flow,
+    # upsampled (bilinear) and scaled by the block's stride (coarse to fine, as optical-flow
+    # networks refine flow), so the full-resolution warp starts from the motion learned below.
+    "flow_cascade": False,
     "mean": UVG_MEAN,
     "std": UVG_STD,
 }
@@ -100,11 +112,14 @@ def make_config(frame_size: tuple[int, int], fc_dim: int, strides: list[int], **
         strides=[int(s) for s in strides],
         clip_length=int(cfg["clip_length"]),
         rgb_skip=bool(cfg["rgb_skip"]),
+        head_hidden=int(cfg["head_hidden"]),
+        flow_cascade=bool(cfg["flow_cascade"]),
         expansion=float(cfg["expansion"]),
         mean=[float(v) for v in cfg["mean"]],
         std=[float(v) for v in cfg["std"]],
         embed_base=float(cfg["embed_base"]),
     )
+    cfg["version"] = 2 if cfg["head_hidden"] or cfg["flow_cascade"] else CONFIG_VERSION
     return cfg
 
 
@@ -137,12 +152,13 @@ class DNeRV(nn.Module):
         self.stem = Stem(2 * config["embed_levels"], fc_dim, self.fc_hw, config["stem_hidden"])
         self.encoder = ContentEncoder(strides, enc)
         in_chs = [fc_dim + enc, *widths[:-1]]
-        self.flow_heads = nn.ModuleList(Head(c, 4) for c in [fc_dim + enc, *widths])
+        hh = config["head_hidden"]
+        self.flow_heads = nn.ModuleList(Head(c, 4, hh) for c in [fc_dim + enc, *widths])
         self.blocks = nn.ModuleList(
             DNeRVBlock(c_in, c_out, s, T, enc)
             for c_in, c_out, s in zip(in_chs, widths, strides, strict=True)
         )
-        self.rgb_head = Head(widths[-1] + 3, 3)
+        self.rgb_head = Head(widths[-1] + 3, 3, hh)
         if config["rgb_skip"]:
             for head in [self.rgb_head, *self.flow_heads]:
                 nn.init.zeros_(head.conv2.weight)
@@ -202,12 +218,14 @@ class DNeRV(nn.Module):
         x = torch.cat([x, content], dim=1)  # (BT, fc_dim + 64, fc_h, fc_w)
         x = instance_norm_clip(x, B).contiguous(memory_format=fmt)  # (BT, fc_dim + 64, ...)
 
+        cascade, below = self.config["flow_cascade"], None
         for i, block in enumerate(self.blocks):
-            flow = self.flow_heads[i](x, fast)  # (BT, 4, h_i, w_i)
+            flow = self._flow(i, x, below, fast)  # (BT, 4, h_i, w_i)
             style = warp_fuse(levels[i], flow, t, fast)  # (BT, 64, h_i, w_i)
             x = block(x, style.contiguous(memory_format=fmt), fast)  # (BT, C_i+1, h_i+1, w_i+1)
+            below = flow if cascade else None
 
-        flow = self.flow_heads[-1](x, fast)  # (BT, 4, H, W)
+        flow = self._flow(len(self.blocks), x, below, fast)  # (BT, 4, H, W)
         rgb = warp_fuse(levels[-1], flow, t, fast)  # (BT, 3, H, W) fused warp of the keyframes
         if fast:  # conv1 of the head split over [x, rgb]: no concatenated copy at full size
             head, C = self.rgb_head, x.shape[1]
@@ -223,14 +241,27 @@ class DNeRV(nn.Module):
         return out.clamp(0, 1).contiguous()
 
 
+    def _flow(self, level: int, x: Tensor, below: Tensor | None, fast: bool) -> Tensor:
+        """The flow of ``level``: its head's output, plus (``flow_cascade``) the flow of the
+        level below, upsampled to this level's size and scaled to its pixels."""
+        flow = self.flow_heads[level](x, fast)
+        if below is None:
+            return flow
+        s = self.strides[level - 1]
+        up = F.interpolate(below.float(), scale_factor=s, mode="bilinear", align_corners=False)
+        return flow + (up * s).to(flow.dtype)
+
+
 def model_from_config(config: dict, fast: bool = True) -> DNeRV:
     """Rebuild a network from ``model.config`` (raises InputError on an unknown arch/version)."""
-    if config.get("arch") != ARCH or config.get("version") != CONFIG_VERSION:
+    if config.get("arch") != ARCH or config.get("version") not in CONFIG_VERSIONS:
         raise InputError(
             f"unsupported model config arch={config.get('arch')!r} "
             f"version={config.get('version')!r}; this build reads "
-            f"arch={ARCH!r} version={CONFIG_VERSION}"
+            f"arch={ARCH!r} version {' or '.join(map(str, CONFIG_VERSIONS))}"
         )
+    if config["version"] == 1 and (config.get("head_hidden") or config.get("flow_cascade")):
+        raise InputError("model config version 1 cannot have head_hidden or flow_cascade")
     missing = {"frame_size", "fc_dim", "strides"} - set(config)
     if missing:
         raise InputError(f"model config lacks {sorted(missing)}")

@@ -167,10 +167,11 @@ def conv1x1(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 class Head(nn.Module):
     """Conv 1x1 (C -> C // 4), GELU, conv 3x3 (C // 4 -> out): the flow heads and the RGB head."""
 
-    def __init__(self, in_ch: int, out_ch: int):
+    def __init__(self, in_ch: int, out_ch: int, min_hidden: int = 0):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, in_ch // 4, 1)
-        self.conv2 = nn.Conv2d(in_ch // 4, out_ch, 3, padding=1)
+        hidden = max(in_ch // 4, min_hidden)
+        self.conv1 = nn.Conv2d(in_ch, hidden, 1)
+        self.conv2 = nn.Conv2d(hidden, out_ch, 3, padding=1)
 
     def forward(self, x: Tensor, fast: bool = False) -> Tensor:
         if fast:
