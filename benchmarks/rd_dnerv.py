@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--keyframe-share", type=float, default=ratecontrol.KEYFRAME_SHARE)
     parser.add_argument("--no-residual", action="store_true", help="official RGB head output")
+    parser.add_argument(
+        "--no-cascade", action="store_true", help="official per-level flows (session 5 and before)"
+    )
     parser.add_argument("--keyframe-codec", default=None, help="default: the encoder's")
     parser.add_argument("--label", default="main")
     parser.add_argument("--out", default=None, help="results folder")
@@ -111,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ratecontrol.KEYFRAME_SHARE = args.keyframe_share
     ratecontrol.RGB_SKIP = not args.no_residual
+    ratecontrol.FLOW_CASCADE = not args.no_cascade
     out = Path(args.out or REPO / "benchmarks" / "results" / f"rd_dnerv_{video.name}")
     out.mkdir(parents=True, exist_ok=True)
     options = {
@@ -152,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}, torch on CPU.",
             f"Command: `.venv/bin/python benchmarks/rd_dnerv.py {command}` ({elapsed:.0f} s).",
             f"Settings: {json.dumps(options)}, keyframe share {args.keyframe_share}, "
-            f"rgb residual {not args.no_residual}.",
+            f"rgb residual {not args.no_residual}, flow cascade {not args.no_cascade}.",
             f"Load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
             f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/"
             f"{load_after[2]:.2f}.",
