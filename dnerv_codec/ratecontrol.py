@@ -59,7 +59,11 @@ MIN_PIXELS_PER_PARAMETER = 8.0  # more weights than this would not be trained in
 MIN_WIDTH, MAX_WIDTH = 4, 64
 RGB_SKIP = True  # compact models predict a correction to the fused warp of the keyframes
 HEAD_HIDDEN = 0  # the heads' hidden channels at least (0: official C // 4); model.make_config
-FLOW_CASCADE = True  # coarse-to-fine flows (model.make_config); benchmarks/seed_spread.py
+# Coarse-to-fine flows (model.make_config) for clips of 2 frames (rates >= 0.09 bpp): +0.26 and
+# +1.71 dB at 0.12 and 0.25 bpp with 10 minutes of training, where at T = 4 (0.03, 0.06 bpp)
+# the same run lost 0.58 and 0.96 dB (benchmarks/RESULTS.md, "Session 6").
+FLOW_CASCADE = True
+FLOW_CASCADE_MAX_CLIP = 2
 TOLERANCE = 0.05  # the file lands in [(1 - TOLERANCE) * target, target]
 LAND_BITS = range(2, 13)
 MIN_PER_CHANNEL = 256  # smaller channels share one scale per tensor (see quant.quantize_tensor)
@@ -160,7 +164,7 @@ def _options(width: int, clip_length: int) -> dict[str, Any]:
         **compact_options(width, RGB_SKIP),
         "clip_length": clip_length,
         "head_hidden": HEAD_HIDDEN,
-        "flow_cascade": FLOW_CASCADE,
+        "flow_cascade": FLOW_CASCADE and clip_length <= FLOW_CASCADE_MAX_CLIP,
     }
 
 

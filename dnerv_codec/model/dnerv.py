@@ -240,7 +240,6 @@ class DNeRV(nn.Module):
         out = out * self.std.float() + self.mean.float()  # (B, T, 3, H, W)
         return out.clamp(0, 1).contiguous()
 
-
     def _flow(self, level: int, x: Tensor, below: Tensor | None, fast: bool) -> Tensor:
         """The flow of ``level``: its head's output, plus (``flow_cascade``) the flow of the
         level below, upsampled to this level's size and scaled to its pixels."""

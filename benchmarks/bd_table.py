@@ -1,0 +1,63 @@
+"""BD-rate and BD-PSNR (PSNR-RGB) of one dnerv curve against every stored baseline.
+
+Usage::
+
+    .venv/bin/python benchmarks/bd_table.py CURVE.json [CURVE2.json:0,1 ...] [--name NAME]
+
+Each argument is a results JSON written by ``benchmarks/rd_dnerv.py`` (the results schema of
+``dnerv_codec.rd``); ``FILE:i,j`` takes only its points i and j (0-based, in file order). The
+points of all arguments make one curve, so a curve can be assembled from runs that measured
+different rates with the same code path. Anchors: every JSON in
+``benchmarks/results/rd_baselines_bbb_320x180_64f`` (``benchmarks/rd_baselines.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+from dnerv_codec.rd import bd
+
+BASELINES = Path(__file__).resolve().parent / "results" / "rd_baselines_bbb_320x180_64f"
+
+
+def assemble(specs: list[str], name: str | None) -> dict:
+    points: list[tuple[float, ...]] = []
+    keys = ("bpp", "psnr-rgb", "psnr-yuv", "ms-ssim-rgb")
+    first = None
+    for spec in specs:
+        path, _, pick = spec.partition(":")
+        curve = json.loads(Path(path).read_text())
+        first = first or curve
+        r = curve["results"]
+        chosen = [int(i) for i in pick.split(",")] if pick else range(len(r["bpp"]))
+        points += [tuple(r[k][i] for k in keys) for i in chosen]
+    points.sort()
+    results = {k: [p[j] for p in points] for j, k in enumerate(keys)}
+    return {**first, "name": name or first["name"], "results": results}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("curves", nargs="+", help="results JSON, optionally FILE:i,j")
+    ap.add_argument("--name", help="the assembled curve's name")
+    args = ap.parse_args(argv)
+    test = assemble(args.curves, args.name)
+    r = test["results"]
+    pairs = zip(r["bpp"], r["psnr-rgb"], strict=True)
+    print(f"{test['name']}: " + ", ".join(f"{b:.4f} bpp {p:.2f} dB" for b, p in pairs))
+    print("\n| anchor | BD-rate | BD-PSNR |\n|---|---:|---:|")
+    for path in sorted(BASELINES.glob("*.json")):
+        anchor = json.loads(path.read_text())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bd.BDOverlapWarning)
+            rate, psnr = bd.bd_rate(anchor, test), bd.bd_psnr(anchor, test)
+        cell = "n/a (too little overlap)"
+        print(f"| {anchor['name']} | {cell if rate != rate else f'{rate:+.1f} %'} | "
+              f"{cell if psnr != psnr else f'{psnr:+.2f} dB'} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
