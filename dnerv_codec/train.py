@@ -163,7 +163,7 @@ class Trainer:
         batch_size: clips per step; epochs: total epochs (sets the schedule); lr: base rate.
         seed: seeds the clip shuffling (the model's init is the caller's: seed before building it).
         device: where to train; amp: autocast (bf16 where supported, else fp16). Off by default:
-            on an H200 it slowed the rate-controlled encoder's steps by 10-26 % and sped up only
+            on an H200 it slowed the rate-controlled encoder's steps by 10-25 % and sped up only
             an 8 M-parameter network at 8 clips per step (benchmarks/RESULTS.md, "GPU").
         weight_rate: entropy-aware training: adds ``weight_rate`` x the estimated bits of the
             weights per pixel of the set (:func:`weight_rate_bits`) to the loss; 0 = official.
@@ -186,7 +186,7 @@ class Trainer:
         device: str | torch.device = "cpu",
         loss_kind: str = "uvg",
         warmup: float = 0.2,
-        amp: bool | None = False,
+        amp: bool = False,
         on_step: Callable[[dict[str, Any]], None] | None = None,
         distributed: bool | None = None,
         weight_rate: float = 0.0,

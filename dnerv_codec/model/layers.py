@@ -165,7 +165,10 @@ def conv1x1(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 class Head(nn.Module):
-    """Conv 1x1 (C -> C // 4), GELU, conv 3x3 (C // 4 -> out): the flow heads and the RGB head."""
+    """Conv 1x1 (C -> C // 4), GELU, conv 3x3 (C // 4 -> out): the flow heads and the RGB head.
+
+    ``min_hidden`` (not official; model option ``head_hidden``) widens the hidden layer to at
+    least that many channels."""
 
     def __init__(self, in_ch: int, out_ch: int, min_hidden: int = 0):
         super().__init__()
