@@ -63,8 +63,6 @@ def main(argv: list[str] | None = None) -> None:
         for variant in args.variants:
             ratecontrol.HEAD_HIDDEN = int(variant[1:].rstrip("c"))
             ratecontrol.FLOW_CASCADE = variant.endswith("c")
-            ratecontrol._parameters.cache_clear()  # keyed by width, not by the two
-            ratecontrol._record_overhead.cache_clear()
             for seed in args.seeds:
                 path = Path(tmp) / f"{variant}-s{seed}.dnerv"
                 r = dnerv_codec.encode(

@@ -17,7 +17,6 @@ from bitstream.entropy import encode_symbols
 from bitstream.weights import pack_weights, pack_weights_compact
 from dnerv_codec import quant, ratecontrol
 from dnerv_codec.model import build_model
-from dnerv_codec.model.presets import compact_options
 
 FRAME = (192, 320)
 
@@ -29,8 +28,7 @@ def main() -> None:
     for T in (2, 4):
         for width in (4, 5, 8, 12, 16):
             torch.manual_seed(0)
-            options = {**compact_options(width, ratecontrol.RGB_SKIP), "clip_length": T}
-            model = build_model(ratecontrol.PRESET, FRAME, **options)
+            model = build_model(ratecontrol.PRESET, FRAME, **ratecontrol.model_options(width, T))
             records = quant.quantize_state(
                 model.state_dict(), 6, min_per_channel=ratecontrol.MIN_PER_CHANNEL
             )

@@ -144,10 +144,10 @@ def _keyframe_bytes(videos, codec_name: str, quality: int, clip_length: int, wei
 
 
 @functools.lru_cache(maxsize=256)
-def _record_overhead(frame_size, width: int, clip_length: int) -> int:
-    """Bytes of the (compact) weights section for the width's model with every weight zero: the
-    record headers and per-channel scales, which a small model pays in full."""
-    model = build_model(PRESET, frame_size, **_options(width, clip_length))
+def _record_overhead(frame_size, options: tuple) -> int:
+    """Bytes of the (compact) weights section for the model of ``options`` with every weight
+    zero: the record headers and per-channel scales, which a small model pays in full."""
+    model = build_model(PRESET, frame_size, **dict(options))
     state = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
     return len(
         pack_weights_compact(quant.quantize_state(state, 8, min_per_channel=MIN_PER_CHANNEL))
@@ -155,11 +155,13 @@ def _record_overhead(frame_size, width: int, clip_length: int) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def _parameters(frame_size, width: int, clip_length: int) -> int:
-    return count_parameters(PRESET, frame_size, **_options(width, clip_length))
+def _parameters(frame_size, options: tuple) -> int:
+    return count_parameters(PRESET, frame_size, **dict(options))
 
 
-def _options(width: int, clip_length: int) -> dict[str, Any]:
+def model_options(width: int, clip_length: int) -> dict[str, Any]:
+    """The overrides of the ``compact`` preset for a network of ``width`` and ``clip_length``
+    under the module's current settings (RGB_SKIP, HEAD_HIDDEN, FLOW_CASCADE)."""
     return {
         **compact_options(width, RGB_SKIP),
         "clip_length": clip_length,
@@ -171,8 +173,11 @@ def _options(width: int, clip_length: int) -> dict[str, Any]:
 def _predict_weight_bytes(
     frame_size, width: int, bits_per_weight: float, clip_length: int
 ) -> tuple[int, int]:
-    n = _parameters(frame_size, width, clip_length)
-    overhead = _record_overhead(frame_size, width, clip_length)
+    # the caches are keyed by the options themselves, so changing the settings above between
+    # calls (benchmarks do) never reuses another network's sizes
+    options = tuple(sorted(model_options(width, clip_length).items()))
+    n = _parameters(frame_size, options)
+    overhead = _record_overhead(frame_size, options)
     return overhead + math.ceil(n * bits_per_weight / 8), n
 
 
@@ -284,7 +289,7 @@ def plan(
         keyframe_quality=q,
         keyframe_bytes=kf(q),
         width=width,
-        overrides=_options(width, clip_length),
+        overrides=model_options(width, clip_length),
         parameters=n,
         predicted_weight_bytes=predicted,
         fixed_bytes=fixed_bytes,
