@@ -10,7 +10,8 @@ Encodes the sample clip at each target bpp (``dnerv_codec.rd``'s ``dnerv`` adapt
 
 and prints the markdown with the machine, date, command and load average. Ablations switch one
 thing of the compact design off (``--no-residual``), move the keyframe share
-(``--keyframe-share``) or add quantisation-aware fine-tuning (``--qat-epochs``).
+(``--keyframe-share``) or set the quantisation-aware fine-tuning (``--qat-epochs``; default:
+the encoder's).
 ``--floors`` prints instead the least bpp of the fixed presets on the clip (exact parameter
 counts at 2.5 bits a weight, keyframes not counted): what reaching the x265 range needs.
 
@@ -65,18 +66,21 @@ def floors(video) -> str:
 def split_table(curve: dict) -> str:
     rows = [
         "| target bpp | bpp | PSNR-RGB | weights B | keyframes B | container B | keyframe q "
-        "| T | width | params | bits | pruned | epochs | train s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| T | width | params | bits | pruned | epochs | train s | QAT epochs | encode s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in curve["points"]:
         d = p["dnerv"]
         r = d["rate"] or {}
+        qat = r.get("qat")
+        qat_cell = f"{qat['epochs']} ({'kept' if qat['kept'] else 'not kept'})" if qat else "-"
         rows.append(
             f"| {p['quality']} | {p['bpp']:.4f} | {p['psnr-rgb']:.2f} | {d['weight_bytes']:,} "
             f"| {d['keyframe_bytes']:,} | {d['overhead_bytes']:,} | {r.get('keyframe_quality')} "
             f"| {r.get('clip_length', 8)} | {r.get('width')} | {d['parameters']:,} "
             f"| {r.get('quant_bits')} "
-            f"| {r.get('prune', 0):.1%} | {d['epochs']} | {d['train_seconds']:.0f} |"
+            f"| {r.get('prune', 0):.1%} | {d['epochs']} | {d['train_seconds']:.0f} "
+            f"| {qat_cell} | {p['encoding_time']:.0f} |"
         )
     return "\n".join(rows)
 
@@ -88,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--qat-epochs", type=int, default=0)
+    parser.add_argument(
+        "--qat-epochs", type=int, default=None, help="default: the encoder's (ratecontrol)"
+    )
     parser.add_argument(
         "--clip-length", type=int, help="a keyframe every N frames (default: the encoder's)"
     )
@@ -121,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": args.epochs,
         "lr": args.lr,
         "batch_size": args.batch_size,
-        "qat_epochs": args.qat_epochs,
         "device": "cpu",
     }
+    if args.qat_epochs is not None:
+        options["qat_epochs"] = args.qat_epochs
     if args.clip_length:
         options["clip_length"] = args.clip_length
     if args.weight_rate:

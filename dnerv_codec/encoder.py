@@ -85,7 +85,9 @@ class EncodeOptions:
     target_bpp: float | None = None
     target_size: int | None = None
     quality: float | None = None
-    qat_epochs: int = 0  # quantisation-aware fine-tuning epochs after rate control lands
+    # Quantisation-aware fine-tuning epochs after rate control lands; None: ratecontrol.qat_share
+    # of the epochs trained (clips of 4+ frames), inside the time budget.
+    qat_epochs: int | None = None
     clip_length: int | None = None  # a keyframe every N frames; None: by the rate / official 8
     weight_rate: float = 0.0  # entropy-aware training: loss += this x estimated weight bpp
     # Set by validate(): no rate knob and no preset were given, so the default rate may rise to
@@ -139,7 +141,11 @@ class EncodeOptions:
             (self.dist_timeout > 0, "--dist-timeout must be positive"),
             (self.target_bpp is None or self.target_bpp > 0, "--target-bpp must be positive"),
             (self.target_size is None or self.target_size > 0, "--target-size must be positive"),
-            (self.qat_epochs >= 0, "--qat-epochs must not be negative"),
+            (self.qat_epochs is None or self.qat_epochs >= 0, "--qat-epochs must not be negative"),
+            (
+                not self.qat_epochs or self.rate_controlled,
+                "--qat-epochs fine-tunes under rate control: drop --preset",
+            ),
             (self.weight_rate >= 0, "--weight-rate must not be negative"),
             (self.clip_length is None or 2 <= self.clip_length <= 64, "--clip-length: 2..64"),
         ]
@@ -339,7 +345,12 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
     state = dist.on_main(lambda: ckpt.load_trainer() if resume else None, share=True)
     if state is not None:
         trainer.load_state_dict(state)
-    train_seconds = _train(trainer, opts, ckpt, progress)
+    # Under rate control, quantisation-aware fine-tuning follows training inside the time budget.
+    qat_share = 0.0
+    if plan is not None and opts.qat_epochs is None:
+        qat_share = ratecontrol.qat_share(model.T)
+    deadline = time.monotonic() + opts.time_budget if opts.time_budget else None
+    train_seconds = _train(trainer, opts, ckpt, progress, qat_share)
     if plan is None and opts.prune > 0:  # under rate control, landing chooses the pruning
         _prune_and_finetune(
             model, frame_streams, key_streams, opts, trainer.epoch, device, progress
@@ -388,8 +399,18 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
 
     rate = None
     if plan is not None:
+        qat_epochs = opts.qat_epochs
+        if qat_epochs is None:
+            qat_epochs = round(qat_share * trainer.epoch)
         weights, bits, prune, rate = _rate_land(
-            model, trainer, (frame_streams, key_streams), plan, make_sections, opts, progress
+            model,
+            trainer,
+            (frame_streams, key_streams),
+            plan,
+            make_sections,
+            (qat_epochs, deadline),
+            opts,
+            progress,
         )
     else:
         bits, prune = opts.quant_bits, opts.prune
@@ -477,9 +498,11 @@ def _rate_plan(videos, opts: EncodeOptions, codec_name: str, progress: Progress)
 
 
 def _rate_land(
-    model, trainer, streams, plan, make_sections, opts: EncodeOptions, progress: Progress
+    model, trainer, streams, plan, make_sections, qat, opts: EncodeOptions, progress: Progress
 ):
-    """Rate control after training: bits and pruning that land the file in the window."""
+    """Rate control after training: bits and pruning that land the file in the window, then
+    ``qat = (epochs, deadline)`` of quantisation-aware fine-tuning and a second landing, kept if
+    its file reconstructs the training frames better."""
     from bitstream.container import ContainerWriter
 
     def file_size(weights: bytes, bits: int, prune: float) -> int:
@@ -491,8 +514,16 @@ def _rate_land(
     def evaluate(bits: int, prune: float) -> float:
         return ratecontrol.evaluate_quantised(trainer, bits, prune)
 
+    def measured(landing):
+        if landing.psnr is None:  # landing scores only when it has more than one candidate
+            landing.psnr = evaluate(landing.bits, landing.prune)
+        return landing
+
     landing = ratecontrol.land(model, plan.target, file_size, evaluate)
-    if opts.qat_epochs > 0:
+    qat_epochs, deadline = qat
+    qat_report = None
+    if qat_epochs > 0:
+        before = measured(landing)
 
         def factory(epochs, on_step):
             return _trainer(
@@ -500,22 +531,41 @@ def _rate_land(
             )
 
         progress.write(
-            f"rate control: {opts.qat_epochs} epochs of quantisation-aware fine-tuning at "
+            f"rate control: {qat_epochs} epoch{'s' if qat_epochs != 1 else ''} of "
+            "quantisation-aware fine-tuning at "
             f"{landing.bits} bits, {landing.prune:.1%} pruned"
         )
-        ratecontrol.quantisation_aware_finetune(
-            factory, model, landing.bits, landing.prune, opts.qat_epochs
+        tuner = ratecontrol.quantisation_aware_finetune(
+            factory, model, landing.bits, landing.prune, qat_epochs, deadline
         )
-        landing = ratecontrol.land(model, plan.target, file_size, evaluate)
+        after = measured(ratecontrol.land(model, plan.target, file_size, evaluate))
+        kept = after.psnr >= before.psnr
+        qat_report = {
+            "epochs": tuner.epoch,
+            "psnr_before": round(before.psnr, 3),
+            "psnr_after": round(after.psnr, 3),
+            "kept": kept,
+        }
+        progress.write(
+            f"rate control: fine-tuned {before.psnr:.2f} -> {after.psnr:.2f} dB on the training "
+            f"frames ({'kept' if kept else 'not kept'})"
+        )
+        landing = after if kept else before
     progress.write(
         f"rate control: {landing.bits}-bit weights, {landing.prune:.1%} pruned -> "
         f"{landing.size:,} of {plan.target:,} bytes"
     )
-    return landing.weights, landing.bits, landing.prune, ratecontrol.describe(plan, landing)
+    rate = ratecontrol.describe(plan, landing)
+    if qat_report is not None:
+        rate["qat"] = qat_report
+    return landing.weights, landing.bits, landing.prune, rate
 
 
-def _train(trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Progress) -> float:
-    """Run the epochs left, under the time budget; keep the best state; checkpoint as we go."""
+def _train(
+    trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Progress, qat_share=0.0
+) -> float:
+    """Run the epochs left, under the time budget (less what quantisation-aware fine-tuning will
+    take: see :func:`_training_budget`); keep the best state; checkpoint as we go."""
     start = time.monotonic()
     best_psnr, best_state = -math.inf, None
 
@@ -531,19 +581,20 @@ def _train(trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Prog
             bar.update(1)
             elapsed = time.monotonic() - start
             epoch_seconds.append(stats["seconds"])
-            if opts.time_budget and len(epoch_seconds) >= 2:
-                mean = sum(epoch_seconds[1:]) / (len(epoch_seconds) - 1)
-                _fit_schedule_to_budget(trainer, opts.time_budget - elapsed, mean, bar)
+            mean = sum(epoch_seconds[1:] or epoch_seconds) / max(1, len(epoch_seconds) - 1)
+            budget = _training_budget(opts, mean, qat_share)
+            if budget is not None and len(epoch_seconds) >= 2:
+                _fit_schedule_to_budget(trainer, budget - elapsed, mean, bar)
             postfix = {"loss": f"{stats['loss']:.4f}", "psnr": f"{stats['psnr']:.2f}"}
-            if opts.time_budget:
-                postfix["left"] = f"{max(0.0, opts.time_budget - elapsed):.0f}s"
+            if budget is not None:
+                postfix["left"] = f"{max(0.0, budget - elapsed):.0f}s"
             bar.set_postfix(postfix)
             if stats["psnr"] > best_psnr:
                 best_psnr = stats["psnr"]
                 best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
             if ckpt is not None and trainer.epoch % opts.checkpoint_every == 0:
                 ckpt.save_trainer(trainer.state_dict())
-            if opts.time_budget and distributed.current().main_decides(elapsed >= opts.time_budget):
+            if budget is not None and distributed.current().main_decides(elapsed >= budget):
                 progress.write(f"time budget reached after {trainer.epoch} epochs")
                 break
     except (KeyboardInterrupt, _Interrupted):
@@ -566,6 +617,18 @@ def _train(trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Prog
     if best_state is not None:
         trainer.model.load_state_dict(best_state)
     return time.monotonic() - start
+
+
+def _training_budget(opts: EncodeOptions, epoch_seconds: float, qat_share: float) -> float | None:
+    """Seconds of ``--time-budget`` for training; the rest is kept for quantisation-aware
+    fine-tuning after it: ``--qat-epochs N`` epochs, or ``qat_share`` x the epochs trained, each
+    at ``ratecontrol.QAT_EPOCH_COST`` x ``epoch_seconds`` (a training epoch). None: no budget."""
+    if not opts.time_budget:
+        return None
+    cost = ratecontrol.QAT_EPOCH_COST
+    if opts.qat_epochs:
+        return max(0.0, opts.time_budget - opts.qat_epochs * cost * epoch_seconds)
+    return opts.time_budget / (1 + qat_share * cost)
 
 
 def _fit_schedule_to_budget(trainer, remaining: float, epoch_seconds: float, bar) -> None:

@@ -19,14 +19,16 @@ or ``--quality``); the encoder then
    ``[0.95, 1] x budget`` it keeps the one whose reconstruction of the training frames is best.
    The written file is never larger than the budget.
 
-Optionally (``qat_epochs``) the network is fine-tuned with the chosen quantisation in the loop
-(straight-through estimator) before the final landing.
+3. **fine-tunes** with the chosen quantisation in the loop (straight-through estimator,
+   :func:`quantisation_aware_finetune`) and lands again, by default for clips of ``QAT_MIN_CLIP``
+   frames or more (:func:`qat_share`), keeping whichever landed file reconstructs better.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +66,14 @@ HEAD_HIDDEN = 0  # the heads' hidden channels at least (0: official C // 4); mod
 # the same run lost 0.58 and 0.96 dB (benchmarks/RESULTS.md, "Session 6").
 FLOW_CASCADE = True
 FLOW_CASCADE_MAX_CLIP = 2
+# Quantisation-aware fine-tuning by default for clips of 4 or more frames (rates below 0.09 bpp,
+# where the landing goes to 4-5 bits): 30 epochs after about 300 measured +0.43 and +0.93 dB at
+# 0.03 and 0.06 bpp with 10 minutes of training (benchmarks/RESULTS.md, "Session 5", "Session 6").
+# It runs for QAT_SHARE x the epochs trained, inside the time budget, and is kept only where the
+# landed file measures better than the one before it.
+QAT_SHARE = 0.1
+QAT_MIN_CLIP = 4
+QAT_EPOCH_COST = 1.1  # a QAT epoch and the second landing, in training epochs (measured 1.07-1.11)
 TOLERANCE = 0.05  # the file lands in [(1 - TOLERANCE) * target, target]
 LAND_BITS = range(2, 13)
 MIN_PER_CHANNEL = 256  # smaller channels share one scale per tensor (see quant.quantize_tensor)
@@ -79,6 +89,11 @@ FEASIBLE_MARGIN = 1.3  # a default target below the smallest possible file is ra
 def clip_length_for(bpp: float) -> int:
     """Frames per clip under rate control: fewer keyframes at low rates, more at high ones."""
     return next(length for below, length in CLIP_LENGTH_BY_BPP if bpp < below)
+
+
+def qat_share(clip_length: int) -> float:
+    """Quantisation-aware fine-tuning by default: its epochs as a share of the epochs trained."""
+    return QAT_SHARE if clip_length >= QAT_MIN_CLIP else 0.0
 
 
 def quality_to_bpp(quality: float) -> float:
@@ -470,11 +485,15 @@ def _fake_quant(w: torch.Tensor, bits: int) -> torch.Tensor:
     return (torch.round(rows / scale).clamp(-levels, levels) * scale).reshape(w.shape)
 
 
-def quantisation_aware_finetune(trainer_factory, model, bits: int, prune: float, epochs: int):
+def quantisation_aware_finetune(
+    trainer_factory, model, bits: int, prune: float, epochs: int, deadline: float | None = None
+):
     """Fine-tune ``epochs`` epochs with the forward pass on pruned, quantised weights and the
     gradient applied to the float weights (straight-through estimator); the prune mask is held.
 
     ``trainer_factory(epochs, on_step)`` builds a :class:`dnerv_codec.train.Trainer` on the model.
+    No epoch starts after ``deadline`` (a :func:`time.monotonic` time). Returns the trainer, whose
+    ``epoch`` is the number of epochs run.
     """
     masks = quant.magnitude_masks(model, prune) if prune > 0 else {}
     quant.apply_masks(model, masks)
@@ -506,6 +525,8 @@ def quantisation_aware_finetune(trainer_factory, model, bits: int, prune: float,
     tuner.opt.step = stepped
     try:
         for _ in range(epochs):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
             tuner.run_epoch()
     finally:
         hook.remove()
@@ -535,6 +556,7 @@ __all__ = [
     "evaluate_quantised",
     "land",
     "plan",
+    "qat_share",
     "quality_to_bpp",
     "quantisation_aware_finetune",
     "target_bytes",

@@ -231,3 +231,69 @@ def test_default_rate_rises_to_what_a_one_frame_video_needs(sample_clip, tmp_pat
     assert report.bytes <= report.rate["target_bytes"] and report.psnr > 15
     with pytest.raises(InputError, match="too small"):
         dnerv_codec.encode([folder], tmp_path / "two.dnerv", target_bpp=0.155, quiet=True)
+
+
+def test_quantisation_aware_finetune_starts_no_epoch_after_the_deadline():
+    import time
+
+    from dnerv_codec.train import Trainer
+
+    torch.manual_seed(0)
+    model = build_model("compact", (64, 96), **compact_options(4))
+    frames = [torch.randint(0, 256, (9, 64, 96, 3), dtype=torch.uint8)]
+    keys = [frames[0][[0, 8]]]
+
+    def factory(epochs, on_step):
+        return Trainer(model, frames, keys, epochs=epochs, lr=1e-3, on_step=on_step)
+
+    tuner = ratecontrol.quantisation_aware_finetune(
+        factory, model, 4, 0.5, 5, deadline=time.monotonic()
+    )
+    assert tuner.epoch == 0
+    tuner = ratecontrol.quantisation_aware_finetune(
+        factory, model, 4, 0.5, 2, deadline=time.monotonic() + 3600
+    )
+    assert tuner.epoch == 2
+
+
+def test_quantisation_aware_finetuning_is_the_default_for_4_frame_clips(sample_clip, tmp_path):
+    share = ratecontrol.QAT_SHARE
+    assert [ratecontrol.qat_share(t) for t in (2, 4, 8)] == [0.0, share, share]
+    run = {**RATE_RUN, "epochs": 10}  # a tenth of 10 epochs: one epoch of QAT
+    report = dnerv_codec.encode(sample_clip, tmp_path / "q.dnerv", target_bpp=0.05, **run)
+    qat = report.rate["qat"]
+    assert report.rate["clip_length"] == 4 and qat["epochs"] == 1
+    # the file written is the better of the landings before and after fine-tuning
+    assert report.rate["size"] == report.bytes == (tmp_path / "q.dnerv").stat().st_size
+    assert qat["kept"] == (qat["psnr_after"] >= qat["psnr_before"])
+    off = dnerv_codec.encode(
+        sample_clip, tmp_path / "n.dnerv", target_bpp=0.05, qat_epochs=0, **run
+    )
+    assert "qat" not in off.rate
+    short = dnerv_codec.encode(sample_clip, tmp_path / "s.dnerv", target_bpp=0.12, **run)
+    assert short.rate["clip_length"] == 2 and "qat" not in short.rate
+
+
+def test_time_budget_keeps_room_for_quantisation_aware_finetuning():
+    from dnerv_codec.encoder import EncodeOptions, _training_budget
+
+    cost = ratecontrol.QAT_EPOCH_COST
+    opts = EncodeOptions(time_budget=600.0, target_bpp=0.03)
+    assert _training_budget(opts, 2.0, 0.0) == 600.0
+    # a share of the epochs trained: training T and fine-tuning 0.1 T x cost fill the budget
+    train = _training_budget(opts, 2.0, 0.1)
+    assert train + 0.1 * train * cost == pytest.approx(600.0)
+    # a fixed count: its epochs at the measured cost per training epoch
+    opts = EncodeOptions(time_budget=600.0, target_bpp=0.03, qat_epochs=30)
+    assert _training_budget(opts, 2.0, 0.1) == pytest.approx(600.0 - 30 * cost * 2.0)
+    assert _training_budget(EncodeOptions(target_bpp=0.03), 2.0, 0.1) is None
+
+
+def test_qat_epochs_need_rate_control():
+    from dnerv_codec.encoder import EncodeOptions
+
+    with pytest.raises(InputError, match="--qat-epochs"):
+        EncodeOptions(preset="tiny", qat_epochs=5).validate()
+    EncodeOptions(preset="tiny", qat_epochs=0).validate()
+    with pytest.raises(InputError, match="--qat-epochs"):
+        EncodeOptions(target_bpp=0.1, qat_epochs=-1).validate()
