@@ -1,29 +1,37 @@
-"""Bytes of the weights section beyond the coded weights: plain (named) against compact records.
+"""Bytes of a file beyond the coded weights and keyframes: the weights section's headers (plain
+named records, compact records, packed section) and the metadata (plain or deflated).
 
-For the compact models rate control builds on the sample clip (frames padded to 192x320), at
-several widths and clip lengths, the weights are quantised at 6 bits exactly as rate control
-does (symmetric, one scale per tensor for channels under 256 weights) from a freshly initialised
-network (the headers do not depend on the values), and packed both ways. Prints the tensor and
-weight counts, the entropy-coded payload bytes, and the section sizes.
+Without arguments: for the compact models rate control builds on the sample clip (frames padded
+to 192x320), at several widths and clip lengths, the weights are quantised at 6 bits exactly as
+rate control does (symmetric, one scale per tensor for channels under 256 weights) from a
+freshly initialised network (the headers do not depend on the values), and packed three ways.
+Prints the tensor and weight counts, the entropy-coded payload bytes, and the section sizes.
 
-Run: .venv/bin/python benchmarks/weights_overhead.py
+With .dnerv files as arguments: the same three weights sections built from each file's own
+(trained, quantised) weights, and its metadata plain and deflated, i.e. what format 1.2 saves
+on real files.
+
+Run: .venv/bin/python benchmarks/weights_overhead.py [FILE.dnerv ...]
 """
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 from bitstream.entropy import encode_symbols
-from bitstream.weights import pack_weights, pack_weights_compact
+from bitstream.meta import deflate_meta, encode_meta
+from bitstream.weights import pack_weights, pack_weights_compact, pack_weights_packed
 from dnerv_codec import quant, ratecontrol
 from dnerv_codec.model import build_model
 
 FRAME = (192, 320)
 
 
-def main() -> None:
+def fresh_models() -> None:
     print("| width | T | tensors | weights | coded payloads B | plain section B "
-          "| compact section B | saved B |")  # fmt: skip
+          "| compact section B | packed section B |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for T in (2, 4):
         for width in (4, 5, 8, 12, 16):
@@ -32,14 +40,43 @@ def main() -> None:
             records = quant.quantize_state(
                 model.state_dict(), 6, min_per_channel=ratecontrol.MIN_PER_CHANNEL
             )
-            plain, compact = pack_weights(records), pack_weights_compact(records)
             payloads = sum(len(encode_symbols(r.symbols.reshape(-1))) for r in records)
             weights = sum(int(p.numel()) for p in model.parameters())
+            sizes = [len(pack(records)) for pack in (pack_weights, pack_weights_compact)]
+            sizes.append(len(pack_weights_packed(records)))
             print(
-                f"| {width} | {T} | {len(records)} | {weights:,} | {payloads:,} | {len(plain):,} "
-                f"| {len(compact):,} | {len(plain) - len(compact):,} |"
+                f"| {width} | {T} | {len(records)} | {weights:,} | {payloads:,} | "
+                + " | ".join(f"{s:,}" for s in sizes)
+                + " |"
             )
 
 
+def real_files(paths: list[str]) -> None:
+    import dnerv_codec
+    from dnerv_codec.model import model_from_config
+
+    print("| file | bytes | weights | bits | compact section B | packed section B | saved B "
+          "| metadata B | deflated B | saved B | saved, % of the file |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for path in paths:
+        with dnerv_codec.open(path, device="cpu") as f:
+            model = model_from_config(f.meta["model"]["config"])
+            records = f._weight_records(quant.weight_layout(model))
+            meta = f.meta
+            size = f.path.stat().st_size
+        compact, packed = len(pack_weights_compact(records)), len(pack_weights_packed(records))
+        plain_meta, deflated = len(encode_meta(meta)), len(deflate_meta(meta))
+        saved = compact - packed + plain_meta - deflated
+        weights = sum(r.symbols.size for r in records)
+        print(
+            f"| {path} | {size:,} | {weights:,} | {records[0].bits} | {compact:,} | {packed:,} "
+            f"| {compact - packed:,} | {plain_meta:,} | {deflated:,} | {plain_meta - deflated:,} "
+            f"| {100 * saved / (size + saved):.1f} % |"
+        )
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:]:
+        real_files(sys.argv[1:])
+    else:
+        fresh_models()

@@ -24,16 +24,27 @@ from bitstream.errors import (
     UnsupportedVersionError,
 )
 from bitstream.keyframes import KeyframeIndex, pack_keyframes, unpack_keyframes
-from bitstream.meta import decode_meta, encode_meta, validate_metadata
+from bitstream.meta import (
+    decode_meta,
+    deflate_meta,
+    encode_meta,
+    inflate_meta,
+    read_metadata,
+    validate_metadata,
+)
 from bitstream.weights import (
     WeightRecord,
     dequantize,
     describe_weights,
+    describe_weights_packed,
     pack_weights,
     pack_weights_compact,
+    pack_weights_packed,
+    packable,
     quantize,
     unpack_weights,
     unpack_weights_compact,
+    unpack_weights_packed,
 )
 
 __all__ = [
@@ -52,19 +63,26 @@ __all__ = [
     "UnsupportedVersionError",
     "WeightRecord",
     "decode_meta",
+    "deflate_meta",
     "decode_symbols",
     "dequantize",
     "describe",
     "describe_weights",
+    "describe_weights_packed",
     "encode_meta",
     "encode_symbols",
+    "inflate_meta",
     "pack_keyframes",
     "pack_weights",
     "pack_weights_compact",
+    "pack_weights_packed",
+    "packable",
     "quantize",
+    "read_metadata",
     "unpack_keyframes",
     "unpack_weights",
     "unpack_weights_compact",
+    "unpack_weights_packed",
     "validate_metadata",
     "write_container",
 ]

@@ -13,9 +13,11 @@ SECTION_TYPES: dict[int, str] = {
     2: "keyframes",
     3: "weights",
     4: "weights-compact",
+    5: "weights-packed",
+    6: "metadata-deflate",
 }
 # The format minor version that introduced each section type (others: 1.0).
-SECTION_SINCE_MINOR: dict[int, int] = {4: 1}
+SECTION_SINCE_MINOR: dict[int, int] = {4: 1, 5: 2, 6: 2}
 
 # Keyframe codecs (u16 on disk, also stored in metadata).
 KEYFRAME_CODECS: dict[int, str] = {

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import math
 import struct
+import zlib
 
 from bitstream._binary import Reader, put_svarint, put_varint
 from bitstream.errors import FormatError, LimitError, TruncatedError
+from bitstream.ids import SECTION_TYPES, id_of
 
 TAG_NONE, TAG_FALSE, TAG_TRUE, TAG_INT, TAG_FLOAT, TAG_STR, TAG_BYTES, TAG_LIST, TAG_DICT = range(9)
 MAX_DEPTH = 32
 MAX_BYTES = 16 << 20  # a metadata section larger than 16 MiB is refused
+SECTION_METADATA = id_of(SECTION_TYPES, "metadata")
+SECTION_METADATA_DEFLATE = id_of(SECTION_TYPES, "metadata-deflate")
 
 MetaValue = None | bool | int | float | str | bytes | list | dict
 
@@ -82,6 +86,58 @@ def _encode(obj: object, out: bytearray, depth: int) -> None:
                 _encode(plain, out, depth)
                 return
         raise ValueError(f"metadata cannot hold a {type(obj).__name__}")
+
+
+def deflate_meta(obj: MetaValue) -> bytes:
+    """The metadata-deflate section (format 1.2): :func:`encode_meta`'s bytes compressed with raw
+    DEFLATE (RFC 1951, no zlib or gzip wrapper). On the files rate control writes, about 690
+    bytes become about 475.
+
+    >>> assert inflate_meta(deflate_meta({"a": [1, 2.5, "x"]})) == {"a": [1, 2.5, "x"]}
+    """
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return packer.compress(encode_meta(obj)) + packer.flush()
+
+
+def inflate_meta(data: bytes) -> MetaValue:
+    """Decode a metadata-deflate section.
+
+    Raises:
+        FormatError: not a raw DEFLATE stream, a truncated one, bytes after its end, or what
+            :func:`decode_meta` raises on the inflated bytes; LimitError: they exceed MAX_BYTES.
+    """
+    unpacker = zlib.decompressobj(-15)
+    try:
+        raw = unpacker.decompress(data, MAX_BYTES + 1)
+    except zlib.error as exc:
+        raise FormatError(f"metadata-deflate section: {exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise LimitError(f"metadata inflates past the limit of {MAX_BYTES} bytes")
+    if not unpacker.eof:
+        raise TruncatedError("metadata-deflate section: the DEFLATE stream is cut short")
+    if unpacker.unused_data:
+        raise FormatError("metadata-deflate section: bytes after the DEFLATE stream")
+    return decode_meta(raw)
+
+
+def read_metadata(reader) -> MetaValue:
+    """The metadata of an open :class:`bitstream.container.ContainerReader`, from its one
+    metadata section, plain (type 1) or deflated (type 6). Not validated (see
+    :func:`validate_metadata`).
+
+    Raises:
+        FormatError: no metadata section, or both kinds.
+    """
+    plain = reader.has_section(SECTION_METADATA)
+    deflated = reader.has_section(SECTION_METADATA_DEFLATE)
+    if plain == deflated:
+        raise FormatError(
+            f"{reader.name}: needs exactly one metadata section (plain or deflated), "
+            f"has {int(plain) + int(deflated)}"
+        )
+    if deflated:
+        return inflate_meta(reader.read_section(SECTION_METADATA_DEFLATE))
+    return decode_meta(reader.read_section(SECTION_METADATA))
 
 
 def _put_blob(out: bytearray, tag: int, raw: bytes) -> None:

@@ -22,8 +22,8 @@ import torch
 from bitstream import ids
 from bitstream.container import ContainerReader
 from bitstream.keyframes import KeyframeIndex
-from bitstream.meta import decode_meta, validate_metadata
-from bitstream.weights import unpack_weights, unpack_weights_compact
+from bitstream.meta import read_metadata, validate_metadata
+from bitstream.weights import unpack_weights, unpack_weights_compact, unpack_weights_packed
 from dnerv_codec.clips import clip_inputs, clips_covering, clips_of
 from dnerv_codec.errors import DnervError, FormatError, InputError
 from dnerv_codec.geometry import Geometry, from_patches, to_patches
@@ -34,6 +34,9 @@ SECTION_METADATA = ids.id_of(ids.SECTION_TYPES, "metadata")
 SECTION_KEYFRAMES = ids.id_of(ids.SECTION_TYPES, "keyframes")
 SECTION_WEIGHTS = ids.id_of(ids.SECTION_TYPES, "weights")
 SECTION_WEIGHTS_COMPACT = ids.id_of(ids.SECTION_TYPES, "weights-compact")
+SECTION_WEIGHTS_PACKED = ids.id_of(ids.SECTION_TYPES, "weights-packed")
+SECTION_METADATA_DEFLATE = ids.id_of(ids.SECTION_TYPES, "metadata-deflate")
+WEIGHT_SECTIONS = (SECTION_WEIGHTS, SECTION_WEIGHTS_COMPACT, SECTION_WEIGHTS_PACKED)
 
 
 def stored_layout(config: object) -> list[tuple[str, tuple[int, ...]]]:
@@ -115,7 +118,7 @@ class DnervFile:
         self.half, self.batch = half, batch
         self._reader = ContainerReader(self.path)
         try:
-            self.meta = validate_metadata(decode_meta(self._reader.read_section(SECTION_METADATA)))
+            self.meta = validate_metadata(read_metadata(self._reader))
             self.videos = _meta_videos(self.meta)
             self.clip_length = int(self.meta["clip_length"])
             self.geometry = Geometry.from_meta(self.meta["geometry"])
@@ -163,19 +166,19 @@ class DnervFile:
         return self._model
 
     def _weight_records(self, layout: list[tuple[str, tuple[int, ...]]]) -> list:
-        """The weight records of the file's one weights section (plain or compact)."""
-        plain = self._reader.has_section(SECTION_WEIGHTS)
-        compact = self._reader.has_section(SECTION_WEIGHTS_COMPACT)
-        if plain == compact:
+        """The weight records of the file's one weights section (plain, compact or packed)."""
+        present = [t for t in WEIGHT_SECTIONS if self._reader.has_section(t)]
+        if len(present) != 1:
             raise FormatError(
-                f"{self.path.name}: needs exactly one weights section (plain or compact), "
-                f"has {int(plain) + int(compact)}"
+                f"{self.path.name}: needs exactly one weights section (plain, compact or "
+                f"packed), has {len(present)}"
             )
-        if compact:
-            return unpack_weights_compact(
-                self._reader.read_section(SECTION_WEIGHTS_COMPACT), layout
-            )
-        return unpack_weights(self._reader.read_section(SECTION_WEIGHTS))
+        data = self._reader.read_section(present[0])
+        if present[0] == SECTION_WEIGHTS_PACKED:
+            return unpack_weights_packed(data, layout)
+        if present[0] == SECTION_WEIGHTS_COMPACT:
+            return unpack_weights_compact(data, layout)
+        return unpack_weights(data)
 
     @property
     def keyframe_codec(self):

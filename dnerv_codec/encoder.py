@@ -28,18 +28,12 @@ import torch
 from bitstream import ids
 from bitstream.container import write_container
 from bitstream.keyframes import pack_keyframes
-from bitstream.meta import encode_meta
-from bitstream.weights import pack_weights_compact
+from bitstream.meta import deflate_meta
 from dnerv_codec import distributed, framecache, quant, ratecontrol
 from dnerv_codec._version import __version__
 from dnerv_codec.checkpoint import Checkpoint
 from dnerv_codec.clips import CLIP_LENGTH, keyframe_frames
-from dnerv_codec.decoder import (
-    SECTION_KEYFRAMES,
-    SECTION_METADATA,
-    SECTION_WEIGHTS_COMPACT,
-    resolve_device,
-)
+from dnerv_codec.decoder import SECTION_KEYFRAMES, SECTION_METADATA_DEFLATE, resolve_device
 from dnerv_codec.errors import InputError, Interrupted, OutputExistsError
 from dnerv_codec.geometry import choose_geometry, to_patches
 from dnerv_codec.model import build_model, get_preset, required_multiple
@@ -86,7 +80,7 @@ class EncodeOptions:
     target_size: int | None = None
     quality: float | None = None
     # Quantisation-aware fine-tuning epochs after rate control lands; None: ratecontrol.qat_share
-    # of the epochs trained (clips of 4+ frames), inside the time budget.
+    # of the epochs trained, inside the time budget.
     qat_epochs: int | None = None
     clip_length: int | None = None  # a keyframe every N frames; None: by the rate / official 8
     weight_rate: float = 0.0  # entropy-aware training: loss += this x estimated weight bpp
@@ -390,12 +384,15 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
             },
         }
 
-    def make_sections(weights: bytes, bits: int, prune: float) -> list[tuple[int, bytes]]:
-        return [
-            (SECTION_METADATA, encode_meta(make_meta(bits, prune))),
+    def make_sections(
+        weights: tuple[int, bytes], bits: int, prune: float
+    ) -> list[tuple[int, bytes]]:
+        sections = [
+            (SECTION_METADATA_DEFLATE, deflate_meta(make_meta(bits, prune))),
             (SECTION_KEYFRAMES, keyframes),
-            (SECTION_WEIGHTS_COMPACT, weights),
+            weights,  # (section type, payload): quant.pack_records
         ]
+        return sorted(sections, key=lambda section: section[0])  # types ascend in a file
 
     rate = None
     if plan is not None:
@@ -415,7 +412,7 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
     else:
         bits, prune = opts.quant_bits, opts.prune
         records = quant.quantize_state(model.state_dict(), bits, opts.quant_scheme)
-        weights = pack_weights_compact(records)
+        weights = quant.pack_records(records)
     meta = make_meta(bits, prune)
     sections = make_sections(weights, bits, prune)
     size = dist.on_main(lambda: write_container(output, sections, overwrite=opts.force), share=True)
@@ -426,9 +423,9 @@ def _encode(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> E
     return EncodeReport(
         output=str(output),
         bytes=size,
-        weight_bytes=len(weights),
+        weight_bytes=len(weights[1]),
         keyframe_bytes=len(keyframes),
-        overhead_bytes=size - len(weights) - len(keyframes),
+        overhead_bytes=size - len(weights[1]) - len(keyframes),
         pixels=pixels,
         bpp=size * 8 / pixels,
         psnr=psnr,
@@ -505,7 +502,7 @@ def _rate_land(
     its file reconstructs the training frames better."""
     from bitstream.container import ContainerWriter
 
-    def file_size(weights: bytes, bits: int, prune: float) -> int:
+    def file_size(weights: tuple[int, bytes], bits: int, prune: float) -> int:
         writer = ContainerWriter()
         for type_id, payload in make_sections(weights, bits, prune):
             writer.add(type_id, payload)

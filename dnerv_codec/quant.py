@@ -24,7 +24,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bitstream.weights import WeightRecord, dequantize
+from bitstream.ids import SECTION_TYPES, id_of
+from bitstream.weights import (
+    WeightRecord,
+    dequantize,
+    pack_weights_compact,
+    pack_weights_packed,
+    packable,
+)
 
 SCHEMES = ("symmetric", "affine")
 
@@ -98,6 +105,17 @@ def weight_layout(model: torch.nn.Module) -> list[tuple[str, tuple[int, ...]]]:
         for name, t in model.state_dict().items()
         if t.is_floating_point()
     ]
+
+
+def pack_records(records: list[WeightRecord]) -> tuple[int, bytes]:
+    """The weights section a file stores ``records`` in, as (section type id, payload): the
+    smaller of the packed section (format 1.2: one scheme and bit depth for all, one entropy
+    stream; chosen when equal) and the compact one (an entropy model per tensor)."""
+    compact = (id_of(SECTION_TYPES, "weights-compact"), pack_weights_compact(records))
+    if not packable(records):
+        return compact
+    packed = (id_of(SECTION_TYPES, "weights-packed"), pack_weights_packed(records))
+    return packed if len(packed[1]) <= len(compact[1]) else compact
 
 
 def records_to_state(records: list[WeightRecord]) -> dict[str, torch.Tensor]:

@@ -20,8 +20,8 @@ or ``--quality``); the encoder then
    The written file is never larger than the budget.
 
 3. **fine-tunes** with the chosen quantisation in the loop (straight-through estimator,
-   :func:`quantisation_aware_finetune`) and lands again, by default for clips of ``QAT_MIN_CLIP``
-   frames or more (:func:`qat_share`), keeping whichever landed file reconstructs better.
+   :func:`quantisation_aware_finetune`) for ``QAT_SHARE`` of the epochs trained
+   (:func:`qat_share`) and lands again, keeping whichever landed file reconstructs better.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from typing import Any
 
 import torch
 
-from bitstream.weights import pack_weights_compact
 from dnerv_codec import quant
 from dnerv_codec.clips import CLIP_LENGTH, keyframe_frames
 from dnerv_codec.errors import InputError
@@ -66,13 +65,13 @@ HEAD_HIDDEN = 0  # the heads' hidden channels at least (0: official C // 4); mod
 # the same run lost 0.58 and 0.96 dB (benchmarks/RESULTS.md, "Session 6").
 FLOW_CASCADE = True
 FLOW_CASCADE_MAX_CLIP = 2
-# Quantisation-aware fine-tuning by default for clips of 4 or more frames (rates below 0.09 bpp,
-# where the landing goes to 4-5 bits): 30 epochs after about 300 measured +0.43 and +0.93 dB at
-# 0.03 and 0.06 bpp with 10 minutes of training (benchmarks/RESULTS.md, "Session 5", "Session 6").
-# It runs for QAT_SHARE x the epochs trained, inside the time budget, and is kept only where the
-# landed file measures better than the one before it.
+# Quantisation-aware fine-tuning by default: 30 epochs after about 300 measured +0.43 and +0.93
+# dB at 0.03 and 0.06 bpp (4-frame clips, 4-5-bit weights), 25 after 140-210 measured +0.04 and
+# +0.14 dB at 0.12 and 0.25 bpp (2-frame clips), with 10 minutes of training (benchmarks/
+# RESULTS.md, "Session 5" to "Session 7"). It runs for QAT_SHARE x the epochs trained, inside
+# the time budget, and is kept only where the landed file measures better than the one before.
 QAT_SHARE = 0.1
-QAT_MIN_CLIP = 4
+QAT_MIN_CLIP = 2  # every clip length rate control uses
 QAT_EPOCH_COST = 1.1  # a QAT epoch and the second landing, in training epochs (measured 1.07-1.11)
 TOLERANCE = 0.05  # the file lands in [(1 - TOLERANCE) * target, target]
 LAND_BITS = range(2, 13)
@@ -83,6 +82,9 @@ QUALITY_RANGE = (1.0, 10.0)
 
 
 _HINT = "; raise the target, or name a --preset for a fixed-size network"
+# The container (header and table: 104 bytes for 3 sections) and the deflated metadata (about
+# 475 bytes) of a file: 577 bytes measured on the sample clip (format 1.2; 1.1: about 795).
+FIXED_BYTES = 600
 FEASIBLE_MARGIN = 1.3  # a default target below the smallest possible file is raised to this x it
 
 
@@ -160,12 +162,12 @@ def _keyframe_bytes(videos, codec_name: str, quality: int, clip_length: int, wei
 
 @functools.lru_cache(maxsize=256)
 def _record_overhead(frame_size, options: tuple) -> int:
-    """Bytes of the (compact) weights section for the model of ``options`` with every weight
-    zero: the record headers and per-channel scales, which a small model pays in full."""
+    """Bytes of the weights section (quant.pack_records) for the model of ``options`` with every
+    weight zero: the headers and per-channel scales, which a small model pays in full."""
     model = build_model(PRESET, frame_size, **dict(options))
     state = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
     return len(
-        pack_weights_compact(quant.quantize_state(state, 8, min_per_channel=MIN_PER_CHANNEL))
+        quant.pack_records(quant.quantize_state(state, 8, min_per_channel=MIN_PER_CHANNEL))[1]
     )
 
 
@@ -203,7 +205,7 @@ def plan(
     *,
     keyframe_weights=None,
     fixed_quality: int | None = None,
-    fixed_bytes: int = 700,
+    fixed_bytes: int = FIXED_BYTES,
     clip_length: int = CLIP_LENGTH,
     log: Callable[[str], None] | None = None,
     raise_to_feasible: bool = False,
@@ -328,21 +330,21 @@ class Landing:
     bits: int
     prune: float
     size: int  # exact file size
-    weights: bytes
+    weights: tuple[int, bytes]  # (section type id, payload): quant.pack_records
     psnr: float | None = None
     tried: list[tuple[int, float, int]] = field(default_factory=list)  # (bits, prune, size)
 
 
-def _quantised_weights(model, bits: int, prune: float) -> bytes:
-    """Pack the model's weights pruned by ``prune`` (global magnitude) at ``bits``; the model is
-    left unchanged."""
+def _quantised_weights(model, bits: int, prune: float) -> tuple[int, bytes]:
+    """The weights section (quant.pack_records) of the model's weights pruned by ``prune``
+    (global magnitude) at ``bits``; the model is left unchanged."""
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if prune > 0:
         masks = quant.magnitude_masks(model, prune)
         for name, mask in masks.items():
             state[name] = state[name] * mask
     records = quant.quantize_state(state, bits, min_per_channel=MIN_PER_CHANNEL)
-    return pack_weights_compact(records)
+    return quant.pack_records(records)
 
 
 def _smallest_prune(size_of: Callable[[float], int], target: int) -> float | None:
@@ -367,7 +369,7 @@ def _smallest_prune(size_of: Callable[[float], int], target: int) -> float | Non
 def land(
     model,
     target: int,
-    file_size: Callable[[bytes, int, float], int],
+    file_size: Callable[[tuple[int, bytes], int, float], int],
     evaluate: Callable[[int, float], float] | None = None,
 ) -> Landing:
     """Pick quantisation bits and prune fraction so the file lands in the 5 % window below
@@ -376,7 +378,7 @@ def land(
     Args:
         model: the trained network.
         target: the budget in bytes.
-        file_size: ``(weights_payload, bits, prune) -> exact file size``.
+        file_size: ``((section type, payload), bits, prune) -> exact file size``.
         evaluate: ``(bits, prune) -> PSNR`` of the training frames with those weights; picks
             among candidates inside the window (without it: the largest file that fits).
 
@@ -384,9 +386,9 @@ def land(
         InputError: nothing fits (the keyframes and record headers leave no room).
     """
     tried: list[tuple[int, float, int]] = []
-    cache: dict[tuple[int, float], tuple[bytes, int]] = {}
+    cache: dict[tuple[int, float], tuple[tuple[int, bytes], int]] = {}
 
-    def measure(bits: int, prune: float) -> tuple[bytes, int]:
+    def measure(bits: int, prune: float) -> tuple[tuple[int, bytes], int]:
         key = (bits, round(prune, 6))
         if key not in cache:
             data = _quantised_weights(model, bits, prune)

@@ -84,6 +84,20 @@ def test_golden_bytes():
     _read_all(GOLDEN.read_bytes())
 
 
+def test_golden_bytes_of_format_1_1_still_read():
+    """The sample container as format 1.1 wrote it (the same sections, header minor 1)."""
+    data = (GOLDEN.parent / "golden_v1_1.dnerv").read_bytes()
+    with ContainerReader(data) as reader:
+        assert reader.version == (1, 1)
+    _read_all(data)
+    now = sample_container()  # differs in the minor version (bytes 10-11) and the header CRC
+
+    def rest(b):
+        return b[:10] + b[12:28] + b[32:]
+
+    assert rest(data) == rest(now) and data[10:12] != now[10:12]
+
+
 @settings(max_examples=60, deadline=None)
 @given(sections=st.dictionaries(st.sampled_from([1, 2, 3]), st.binary(max_size=300)))
 def test_random_sections_round_trip(sections, tmp_path_factory):
@@ -92,7 +106,7 @@ def test_random_sections_round_trip(sections, tmp_path_factory):
     size = write_container(path, items)
     assert size == path.stat().st_size == 32 + 24 * len(items) + sum(len(p) for _, p in items)
     with ContainerReader(path) as reader:
-        assert reader.version == (1, 1)
+        assert reader.version == (1, 2)
         assert [e.type_id for e in reader.sections] == [t for t, _ in items]
         for type_id, payload in items:
             assert reader.has_section(type_id)
@@ -198,12 +212,12 @@ def test_newer_minor_skips_unknown_sections_and_same_minor_refuses_them():
     size = 32 + 24 * 4 + len(payload) + len(extra)
     shifted = [[t, c, o + 24, n] for t, c, o, n in entries]
     shifted.append([77, zlib.crc32(extra), size - len(extra), len(extra)])
-    newer = _rebuild({"minor": 2}, shifted, payload + extra)
+    newer = _rebuild({"minor": 3}, shifted, payload + extra)
     with ContainerReader(newer) as reader:
-        assert reader.version == (1, 2)
+        assert reader.version == (1, 3)
         assert not reader.has_section(76) and reader.has_section(77)
         assert decode_meta(reader.read_section(1))["clip_length"] == 8
-    for minor in (0, 1):
+    for minor in (0, 1, 2):
         with pytest.raises(FormatError, match=f"unknown in format version 1.{minor}"):
             ContainerReader(_rebuild({"minor": minor}, shifted, payload + extra))
 
@@ -216,6 +230,16 @@ def test_compact_weights_section_needs_format_1_1():
         assert reader.has_section(4)
     with pytest.raises(FormatError, match="unknown in format version 1.0"):
         ContainerReader(_rebuild({"minor": 0}, entries, payload))
+
+
+@pytest.mark.parametrize("type_id", [5, 6])  # packed weights, deflated metadata
+def test_format_1_2_sections_need_format_1_2(type_id):
+    entries, payload = _fields(sample_container())
+    entries[-1][0] = type_id  # the last section relabelled
+    with ContainerReader(_rebuild({"minor": 2}, entries, payload)) as reader:
+        assert reader.has_section(type_id)
+    with pytest.raises(FormatError, match="unknown in format version 1.1"):
+        ContainerReader(_rebuild({"minor": 1}, entries, payload))
 
 
 def test_truncated_at_every_section_boundary():

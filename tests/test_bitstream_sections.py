@@ -20,19 +20,26 @@ from bitstream import (
     TruncatedError,
     WeightRecord,
     decode_meta,
+    deflate_meta,
     dequantize,
     describe_weights,
+    describe_weights_packed,
     encode_meta,
+    inflate_meta,
     pack_keyframes,
     pack_weights,
     pack_weights_compact,
+    pack_weights_packed,
+    packable,
     quantize,
     unpack_keyframes,
     unpack_weights,
     unpack_weights_compact,
+    unpack_weights_packed,
     validate_metadata,
 )
 from bitstream._sample import sample_metadata, sample_records, sample_sections
+from bitstream.ids import QUANT_SCHEMES, id_of
 from bitstream.meta import MAX_DEPTH
 
 # -- metadata ---------------------------------------------------------------------------------
@@ -320,3 +327,117 @@ def test_fuzz_section_parsers_raise_only_dnerv_errors():
         except DnervError:
             errors += 1
     assert errors > 1300
+
+
+# -- format 1.2: packed weights, deflated metadata ---------------------------------------------
+def _packable_records(scheme="symmetric", bits=5):
+    rng = np.random.default_rng(5)
+    w = rng.normal(0, 0.05, (16, 8, 3, 3)).astype(np.float32)
+    return [
+        quantize("conv.weight", w, scheme, bits, axis=0),
+        quantize("conv.bias", w[:, 0, 0, 0], scheme, bits),
+        quantize("head.weight", w[:3, :2], scheme, bits),
+        quantize("empty.weight", np.zeros((3, 0), np.float32), scheme, bits),
+        quantize("scalar", np.float32(0.25).reshape(()), scheme, bits),
+    ]
+
+
+@pytest.mark.parametrize("scheme, bits", [("symmetric", 4), ("symmetric", 8), ("affine", 6)])
+def test_packed_weights_round_trip_and_beat_compact(scheme, bits):
+    records = _packable_records(scheme, bits)
+    layout = _layout(records)
+    assert packable(records)
+    data = pack_weights_packed(records)
+    back = unpack_weights_packed(data, layout)
+    for a, b in zip(records, back, strict=True):
+        _close(a, b)
+    # one header and one entropy stream instead of one of each per tensor
+    assert len(data) < len(pack_weights_compact(records))
+    rows = describe_weights_packed(data, layout)
+    assert [r["elements"] for r in rows] == [math.prod(r.shape) for r in records]
+    assert {r["model"] for r in rows} == {rows[0]["model"]} and "(shared)" in rows[0]["model"]
+
+
+def test_packed_weights_need_one_quantised_scheme_and_axes_0_or_minus_1():
+    records = _packable_records()
+    rng = np.random.default_rng(1)
+    w = rng.normal(0, 1, (4, 6)).astype(np.float32)
+    for odd in (
+        quantize("x", w, "symmetric", 6),  # another bit depth
+        quantize("x", w, "affine", 5),  # another scheme
+        quantize("x", w, "symmetric", 5, axis=1),  # another axis
+        quantize("x", w, "float32"),
+    ):
+        assert not packable([*records, odd])
+        with pytest.raises(FormatError, match="packed"):
+            pack_weights_packed([*records, odd])
+    assert not packable([])
+
+
+def test_packed_weights_malformed_sections():
+    records = _packable_records()
+    data, layout = pack_weights_packed(records), _layout(records)
+    with pytest.raises(FormatError):
+        unpack_weights_packed(data + b"\0", layout)
+    with pytest.raises(FormatError):  # the payload runs to the end: cut, it no longer decodes
+        unpack_weights_packed(data[:-3], layout)
+    with pytest.raises(FormatError, match="records"):
+        unpack_weights_packed(data, layout[:-1])
+    bad_scheme = bytearray(data)
+    bad_scheme[1] = id_of(QUANT_SCHEMES, "float32")
+    with pytest.raises(FormatError, match="quantised scheme"):
+        unpack_weights_packed(bytes(bad_scheme), layout)
+    padding = bytearray(data)
+    padding[3] |= 0x80  # five records: bits 5..7 of the flag byte must stay clear
+    with pytest.raises(FormatError, match="flags"):
+        unpack_weights_packed(bytes(padding), layout)
+    scalar = bytearray(data)
+    scalar[3] |= 1 << 4  # the scalar flagged per-channel
+    with pytest.raises(FormatError, match="scalar"):
+        unpack_weights_packed(bytes(scalar), layout)
+    bigger = [(name, (shape[0] + 1, *shape[1:]) if shape else shape) for name, shape in layout]
+    with pytest.raises(FormatError):  # scales and symbols no longer match the shapes
+        unpack_weights_packed(data, bigger)
+
+
+def test_fuzz_packed_weights_and_deflated_metadata_raise_only_dnerv_errors():
+    records = _packable_records()
+    layout = _layout(records)
+    parsers = {
+        5: lambda data: unpack_weights_packed(data, layout),
+        6: inflate_meta,
+    }
+    sections = {5: pack_weights_packed(records), 6: deflate_meta(sample_metadata(16))}
+    rng = np.random.default_rng(7)
+    errors = 0
+    for i in range(1000):
+        type_id = 5 + i % 2
+        data = bytearray(sections[type_id])
+        for _ in range(int(rng.integers(1, 4))):
+            data[int(rng.integers(len(data)))] = int(rng.integers(256))
+        if rng.random() < 0.15:
+            del data[int(rng.integers(len(data))) :]
+        try:
+            parsers[type_id](bytes(data))
+        except DnervError:
+            errors += 1
+    assert errors > 300
+
+
+def test_deflated_metadata_round_trips_smaller_and_refuses_damage(monkeypatch):
+    from bitstream import meta as meta_module
+
+    value = sample_metadata(16)
+    data = deflate_meta(value)
+    assert inflate_meta(data) == value
+    assert len(data) < len(encode_meta(value))
+    with pytest.raises(FormatError):
+        inflate_meta(b"\xff" * 8)  # not a DEFLATE stream
+    with pytest.raises(TruncatedError):
+        inflate_meta(data[:-4])
+    with pytest.raises(FormatError, match="after"):
+        inflate_meta(data + b"\0")
+    bomb = deflate_meta({"pad": "x" * 10_000})
+    monkeypatch.setattr(meta_module, "MAX_BYTES", 64)  # refused while inflating
+    with pytest.raises(LimitError):
+        inflate_meta(bomb)

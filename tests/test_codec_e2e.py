@@ -73,32 +73,42 @@ def test_frame_ranges_equal_the_full_decode(encoded, start, stop):
     np.testing.assert_array_equal(part, full[start:stop])
 
 
-def test_plain_weights_section_decodes_the_same_and_two_are_refused(encoded, tmp_path):
-    """Files whose weights are in the plain (named) section, as before the compact one,
-    decode to the same frames; a file with both weights sections is refused."""
+def test_older_sections_decode_the_same_and_two_of_a_kind_are_refused(encoded, tmp_path):
+    """Format 1.2 files hold deflated metadata and packed weights (compact when smaller). Files
+    laid out as before (plain metadata with plain or compact weights) decode to the same frames;
+    two weights or two metadata sections are refused."""
     from bitstream.container import ContainerReader, write_container
     from bitstream.errors import FormatError
-    from bitstream.weights import pack_weights, unpack_weights_compact
+    from bitstream.meta import encode_meta
+    from bitstream.weights import pack_weights, pack_weights_compact
     from dnerv_codec.model import model_from_config
     from dnerv_codec.quant import weight_layout
 
     out, _ = encoded
     with ContainerReader(out) as reader:
+        assert reader.version == (1, 2)
         sections = {e.type_id: reader.read_section(e.type_id) for e in reader.sections}
-    assert set(sections) == {1, 2, 4}  # metadata, keyframes, compact weights
+    assert set(sections) == {2, 5, 6}  # keyframes, packed weights, deflated metadata
     with dnerv_codec.open(out, device="cpu") as f:
-        layout = weight_layout(model_from_config(f.meta["model"]["config"]))
+        meta = f.meta
+        records = f._weight_records(weight_layout(model_from_config(meta["model"]["config"])))
         frames = np.stack(list(f.frames("bbb")))
-    plain = pack_weights(unpack_weights_compact(sections[4], layout))
-    assert len(plain) > len(sections[4]) + sum(len(name) for name, _ in layout)
-    legacy = tmp_path / "legacy.dnerv"
-    write_container(legacy, [(1, sections[1]), (2, sections[2]), (3, plain)])
-    with dnerv_codec.open(legacy, device="cpu") as f:
-        assert np.array_equal(np.stack(list(f.frames("bbb"))), frames)
+    plain_meta, compact = encode_meta(meta), pack_weights_compact(records)
+    assert len(sections[6]) < len(plain_meta) and len(sections[5]) < len(compact)
+    for name, weights in (("1.0", (3, pack_weights(records))), ("1.1", (4, compact))):
+        legacy = tmp_path / f"legacy-{name}.dnerv"
+        write_container(legacy, [(1, plain_meta), (2, sections[2]), weights])
+        with dnerv_codec.open(legacy, device="cpu") as f:
+            assert np.array_equal(np.stack(list(f.frames("bbb"))), frames), name
     both = tmp_path / "both.dnerv"
-    write_container(both, [(1, sections[1]), (2, sections[2]), (3, plain), (4, sections[4])])
+    write_container(both, [(2, sections[2]), (4, compact), (5, sections[5]), (6, sections[6])])
     with dnerv_codec.open(both, device="cpu") as f, pytest.raises(FormatError, match="exactly one"):
         _ = f.model
+    two_meta = tmp_path / "two-meta.dnerv"
+    current = [(t, sections[t]) for t in (2, 5, 6)]
+    write_container(two_meta, [(1, plain_meta), *current])
+    with pytest.raises(FormatError, match="exactly one metadata"):
+        dnerv_codec.open(two_meta, device="cpu")
 
 
 @pytest.mark.parametrize(

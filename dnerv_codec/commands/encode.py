@@ -68,8 +68,7 @@ _D = EncodeOptions()
     type=int,
     default=_D.qat_epochs,
     help="Rate control: quantisation-aware fine-tuning epochs after landing, inside "
-    "--time-budget [default: a tenth of the epochs trained for clips of 4+ frames (below 0.09 "
-    "bpp), else none].",
+    "--time-budget [default: a tenth of the epochs trained].",
 )
 @click.option(
     "--weight-rate",

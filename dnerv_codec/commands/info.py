@@ -17,11 +17,10 @@ from typing import Any
 import click
 
 from bitstream.container import ContainerReader
-from bitstream.errors import FormatError
 from bitstream.ids import ARCHITECTURES, KEYFRAME_CODECS, SECTION_TYPES, id_of
 from bitstream.keyframes import KeyframeIndex
-from bitstream.meta import decode_meta, validate_metadata
-from bitstream.weights import describe_weights
+from bitstream.meta import read_metadata, validate_metadata
+from bitstream.weights import describe_weights, describe_weights_packed
 
 
 def _fps(video: dict[str, Any]) -> float:
@@ -36,9 +35,7 @@ def inspect(path: str | Path) -> dict[str, Any]:
     """
     with ContainerReader(path) as reader:
         reader.verify()
-        if not reader.has_section(id_of(SECTION_TYPES, "metadata")):
-            raise FormatError(f"{path}: no metadata section")
-        meta = validate_metadata(decode_meta(reader.read_section(id_of(SECTION_TYPES, "metadata"))))
+        meta = validate_metadata(read_metadata(reader))
         sections = {
             SECTION_TYPES.get(e.type_id, f"type_{e.type_id}"): e.length for e in reader.sections
         }
@@ -48,11 +45,16 @@ def inspect(path: str | Path) -> dict[str, Any]:
         tensors: list[dict[str, Any]] = []
         if reader.has_section(id_of(SECTION_TYPES, "weights")):
             tensors = describe_weights(reader.read_section(id_of(SECTION_TYPES, "weights")))
-        elif reader.has_section(id_of(SECTION_TYPES, "weights-compact")):
-            data = reader.read_section(id_of(SECTION_TYPES, "weights-compact"))
-            from dnerv_codec.decoder import stored_layout  # imports torch
+        else:
+            for kind, describe in (
+                ("weights-compact", describe_weights),
+                ("weights-packed", describe_weights_packed),
+            ):
+                if reader.has_section(id_of(SECTION_TYPES, kind)):
+                    data = reader.read_section(id_of(SECTION_TYPES, kind))
+                    from dnerv_codec.decoder import stored_layout  # imports torch
 
-            tensors = describe_weights(data, stored_layout(meta["model"].get("config")))
+                    tensors = describe(data, stored_layout(meta["model"].get("config")))
         size, version = reader.file_size, reader.version
     videos = [
         {
