@@ -267,23 +267,25 @@ def describe_weights_packed(
     header = len(data) - r.remaining + 2 + (len(records) + 7) // 8
     header += sum(4 * (rec.scale.size + rec.offset.size) for rec in records)
     info = describe(data[header:])
-    rows: list[dict[str, object]] = []
-    for rec in records:
-        count = math.prod(rec.shape)
-        rows.append(
-            {
-                "name": rec.name,
-                "shape": list(rec.shape),
-                "scheme": rec.scheme,
-                "bits": rec.bits,
-                "axis": rec.axis,
-                "elements": count,
-                "payload_bytes": round((len(data) - header) * count / max(total, 1)),
-                "model": f"{info['model']} (shared)",
-                "table_bytes": 0,
-            }
-        )
-    return rows
+    share = (len(data) - header) / max(total, 1)
+    model = f"{info['model']} (shared)"
+    counts = [math.prod(rec.shape) for rec in records]
+    return [_row(rec, n, round(share * n), model) for rec, n in zip(records, counts, strict=True)]
+
+
+def _row(rec: WeightRecord, count: int, payload_bytes: int, model: str | None) -> dict:
+    """One row of :func:`describe_weights`."""
+    return {
+        "name": rec.name,
+        "shape": list(rec.shape),
+        "scheme": rec.scheme,
+        "bits": rec.bits,
+        "axis": rec.axis,
+        "elements": count,
+        "payload_bytes": payload_bytes,
+        "model": model,
+        "table_bytes": 0,
+    }
 
 
 def _check_symbols(rec: WeightRecord, symbols: np.ndarray, count: int) -> None:
@@ -415,17 +417,7 @@ def describe_weights(
     rows: list[dict[str, object]] = []
     parsed = _records(data) if layout is None else _records_compact(data, layout)
     for rec, count, payload in parsed:
-        row: dict[str, object] = {
-            "name": rec.name,
-            "shape": list(rec.shape),
-            "scheme": rec.scheme,
-            "bits": rec.bits,
-            "axis": rec.axis,
-            "elements": count,
-            "payload_bytes": len(payload),
-            "model": None,
-            "table_bytes": 0,
-        }
+        row = _row(rec, count, len(payload), None)
         if rec.scheme not in ("float32", "float16"):
             info = describe(payload)
             if info["count"] != count:
