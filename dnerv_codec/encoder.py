@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import signal
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -571,17 +572,17 @@ def _train(
 
     previous = signal.signal(signal.SIGTERM, on_term)
     bar = progress.bar(total=trainer.epochs, initial=trainer.epoch, desc="training", unit="epoch")
-    epoch_seconds: list[float] = []  # of this run; the mean skips the first (start-up costs)
+    epoch_seconds: list[float] = []  # of this run (the first carries start-up costs)
     try:
         while trainer.epoch < trainer.epochs:
             stats = trainer.run_epoch()
             bar.update(1)
             elapsed = time.monotonic() - start
             epoch_seconds.append(stats["seconds"])
-            mean = sum(epoch_seconds[1:] or epoch_seconds) / max(1, len(epoch_seconds) - 1)
-            budget = _training_budget(opts, mean, qat_share)
-            if budget is not None and len(epoch_seconds) >= 2:
-                _fit_schedule_to_budget(trainer, budget - elapsed, mean, bar)
+            typical = _typical_epoch_seconds(epoch_seconds)
+            budget = _training_budget(opts, typical, qat_share)
+            if budget is not None and _schedule_fit_due(epoch_seconds, budget - elapsed):
+                _fit_schedule_to_budget(trainer, budget - elapsed, typical, bar)
             postfix = {"loss": f"{stats['loss']:.4f}", "psnr": f"{stats['psnr']:.2f}"}
             if budget is not None:
                 postfix["left"] = f"{max(0.0, budget - elapsed):.0f}s"
@@ -616,6 +617,20 @@ def _train(
     return time.monotonic() - start
 
 
+def _typical_epoch_seconds(epoch_seconds: list[float]) -> float:
+    """The median epoch duration, the first epoch left out (start-up costs) once there are
+    others: one epoch slowed by another process does not move it."""
+    return statistics.median(epoch_seconds[1:] or epoch_seconds)
+
+
+def _schedule_fit_due(epoch_seconds: list[float], remaining: float) -> bool:
+    """Fit the schedule once three epochs after the first give a median (a blip in one of them
+    would otherwise shrink the schedule for good: it only ever shrinks), or from the second epoch
+    on when epochs are so long that fewer than ten still fit."""
+    samples = epoch_seconds[1:]
+    return len(samples) >= 3 or (bool(samples) and remaining < 10 * samples[-1])
+
+
 def _training_budget(opts: EncodeOptions, epoch_seconds: float, qat_share: float) -> float | None:
     """Seconds of ``--time-budget`` for training; the rest is kept for quantisation-aware
     fine-tuning after it: ``--qat-epochs N`` epochs, or ``qat_share`` x the epochs trained, each
@@ -632,10 +647,10 @@ def _fit_schedule_to_budget(trainer, remaining: float, epoch_seconds: float, bar
     """Shorten the schedule so that warm-up and cosine decay end within the time budget.
 
     The official schedule is defined over the epoch count; a budget that stops training midway
-    would stop it at a high learning rate. After each epoch (from the second on: the first carries
-    one-off start-up costs), the epochs that still fit in the ``remaining`` seconds at the mean
-    epoch duration bound the total. The total only ever shrinks, so the learning rates already
-    used stay valid, and a run whose epochs fit the budget is left alone.
+    would stop it at a high learning rate. After each epoch, once :func:`_schedule_fit_due`, the
+    epochs that still fit in the ``remaining`` seconds at the typical epoch duration
+    (:func:`_typical_epoch_seconds`) bound the total. The total only ever shrinks, so the
+    learning rates already used stay valid, and a run whose epochs fit the budget is left alone.
     """
     fits = trainer.epoch + int(max(0.0, remaining) / max(epoch_seconds, 1e-9))
     if fits < trainer.epochs:

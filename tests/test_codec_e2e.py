@@ -297,6 +297,19 @@ def test_time_budget_shortens_the_schedule_and_stops_in_time(clip, tmp_path):
     assert (tmp_path / "b.dnerv").stat().st_size == report.bytes
 
 
+def test_one_slow_epoch_does_not_shrink_the_schedule():
+    from dnerv_codec.encoder import _schedule_fit_due, _typical_epoch_seconds
+
+    # start-up, then one epoch slowed 3x by another process, then the usual 2 s
+    seconds = [9.0, 6.0, 2.0, 2.1]
+    assert _typical_epoch_seconds(seconds) == 2.1  # the median of the epochs after the first
+    assert not _schedule_fit_due(seconds[:2], remaining=500.0)  # one sample: wait for three
+    assert _schedule_fit_due(seconds, remaining=500.0)
+    # epochs so long that fewer than ten still fit: fit from the second epoch on
+    assert _schedule_fit_due([90.0, 60.0], remaining=500.0)
+    assert not _schedule_fit_due([9.0], remaining=1.0)  # the first epoch alone says nothing
+
+
 def test_schedule_fit_only_ever_shrinks():
     from types import SimpleNamespace
 
