@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "--time-budget", type=float, default=None,
         help="seconds of training per point (then --epochs is the schedule's upper bound)",
     )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="the encoder's seed (the spread)")
     parser.add_argument("--keyframe-share", type=float, default=ratecontrol.KEYFRAME_SHARE)
     parser.add_argument("--no-residual", action="store_true", help="official RGB head output")
     parser.add_argument(
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": args.batch_size,
         "device": "cpu",
     }
+    if args.seed:
+        options["seed"] = args.seed
     if args.qat_epochs is not None:
         options["qat_epochs"] = args.qat_epochs
     if args.clip_length:
