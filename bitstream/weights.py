@@ -261,15 +261,14 @@ def describe_weights_packed(
     """The rows of :func:`describe_weights` for a packed section: every tensor names the one
     shared entropy model; ``payload_bytes`` is that payload's share by element count."""
     records = unpack_weights_packed(data, layout)
-    total = sum(math.prod(rec.shape) for rec in records)
+    counts = [math.prod(rec.shape) for rec in records]
     r = Reader(data, "packed weights section")
     r.varint()  # n, then scheme and bits, the flags, the scales and offsets: the payload follows
     header = len(data) - r.remaining + 2 + (len(records) + 7) // 8
     header += sum(4 * (rec.scale.size + rec.offset.size) for rec in records)
     info = describe(data[header:])
-    share = (len(data) - header) / max(total, 1)
+    share = (len(data) - header) / max(sum(counts), 1)
     model = f"{info['model']} (shared)"
-    counts = [math.prod(rec.shape) for rec in records]
     return [_row(rec, n, round(share * n), model) for rec, n in zip(records, counts, strict=True)]
 
 

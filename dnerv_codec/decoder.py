@@ -30,12 +30,10 @@ from dnerv_codec.geometry import Geometry, from_patches, to_patches
 from dnerv_codec.model import model_from_config
 from dnerv_codec.quant import records_to_state, weight_layout
 
-SECTION_METADATA = ids.id_of(ids.SECTION_TYPES, "metadata")
 SECTION_KEYFRAMES = ids.id_of(ids.SECTION_TYPES, "keyframes")
 SECTION_WEIGHTS = ids.id_of(ids.SECTION_TYPES, "weights")
 SECTION_WEIGHTS_COMPACT = ids.id_of(ids.SECTION_TYPES, "weights-compact")
 SECTION_WEIGHTS_PACKED = ids.id_of(ids.SECTION_TYPES, "weights-packed")
-SECTION_METADATA_DEFLATE = ids.id_of(ids.SECTION_TYPES, "metadata-deflate")
 WEIGHT_SECTIONS = (SECTION_WEIGHTS, SECTION_WEIGHTS_COMPACT, SECTION_WEIGHTS_PACKED)
 
 

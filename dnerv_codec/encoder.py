@@ -29,12 +29,12 @@ import torch
 from bitstream import ids
 from bitstream.container import write_container
 from bitstream.keyframes import pack_keyframes
-from bitstream.meta import deflate_meta
+from bitstream.meta import SECTION_METADATA_DEFLATE, deflate_meta
 from dnerv_codec import distributed, framecache, quant, ratecontrol
 from dnerv_codec._version import __version__
 from dnerv_codec.checkpoint import Checkpoint
 from dnerv_codec.clips import CLIP_LENGTH, keyframe_frames
-from dnerv_codec.decoder import SECTION_KEYFRAMES, SECTION_METADATA_DEFLATE, resolve_device
+from dnerv_codec.decoder import SECTION_KEYFRAMES, resolve_device
 from dnerv_codec.errors import InputError, Interrupted, OutputExistsError
 from dnerv_codec.geometry import choose_geometry, to_patches
 from dnerv_codec.model import build_model, get_preset, required_multiple
