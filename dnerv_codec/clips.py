@@ -4,7 +4,7 @@ A video of L frames is cut into clips of T frames (T = 8 in the paper). Clip c c
 [c*T, min((c+1)*T, L)). Its start keyframe is frame c*T and its end keyframe is frame
 min((c+1)*T, L-1): keyframes sit every T frames, neighbouring clips share them, and the last frame
 of a video is always a keyframe. These rules follow the official D-NeRV code (see
-docs/ARCHITECTURE.md and ../shared/reference/dnerv-method.md).
+docs/METHOD.md, "Clips and keyframes").
 
 Numpy only: the encoder, the decoder and the trainer all index frames through this module.
 """
