@@ -133,23 +133,32 @@ def write_container(
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target} exists (pass overwrite to replace it)")
     with _term_raises():
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        fd, tmp = temp_file(target)
         try:
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a file gets the usual mode
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            if overwrite:
-                os.replace(tmp, target)
-            else:
-                _publish_no_clobber(tmp, target)
+            publish(tmp, target, overwrite)
         except BaseException:  # KeyboardInterrupt and SIGTERM (_term_raises) included
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
     _fsync_dir(target.parent)
     return len(data)
+
+
+def temp_file(target: Path) -> tuple[int, str]:
+    """A new hidden temporary file next to ``target`` for :func:`publish`, with the mode a new
+    file gets (0666 less the umask; mkstemp alone makes 0600): (open descriptor, path)."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
 
 
 def _umask() -> int:
@@ -187,8 +196,12 @@ def _raise_exit(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _publish_no_clobber(tmp: str, target: Path) -> None:
-    """Move ``tmp`` to ``target`` unless ``target`` exists (a hard link is atomic about it)."""
+def publish(tmp: str | os.PathLike[str], target: Path, overwrite: bool = False) -> None:
+    """Move the finished file ``tmp`` to ``target`` in one step; unless ``overwrite``, refuse
+    (OutputExistsError) when ``target`` exists, also when it appears meanwhile."""
+    if overwrite:
+        os.replace(tmp, target)
+        return
     try:
         os.link(tmp, target)  # fails if the target appeared meanwhile: no clobbering
     except FileExistsError:
