@@ -24,6 +24,8 @@ RESULT_KEYS = (
     "psnr-rgb",
     "psnr-yuv",
     "ms-ssim-rgb",
+    "psnr-rgb-worst",
+    "psnr-rgb-spread",
     "encoding_time",
     "decoding_time",
     "bytes",
@@ -34,6 +36,9 @@ CONVENTIONS = {
     "psnr-rgb": "mean over frames of per-frame PSNR on 8-bit RGB, peak 255, capped at 100 dB",
     "psnr-yuv": "(6Y+U+V)/8 per frame after BT.709 full-range RGB->YUV 4:4:4, mean over frames",
     "ms-ssim-rgb": "pytorch_msssim definition, data_range 255, mean over frames",
+    "psnr-rgb-worst": "the lowest per-frame PSNR-RGB of the video (of the set, for a set)",
+    "psnr-rgb-spread": "psnr-rgb - psnr-rgb-worst: how far the worst frame is below the mean",
+    "psnr-rgb-frames": "every frame's PSNR-RGB, in each point of 'points'",
     "time": "wall-clock seconds of the encoder / decoder processes",
 }
 
