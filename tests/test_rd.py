@@ -305,3 +305,12 @@ def test_bracket_keeps_the_points_around_a_rate_range() -> None:
     assert rd.bracket(sweep, 0.06, 0.12)["results"]["bpp"] == [0.05, 0.1, 0.2]
     assert rd.bracket(sweep, 0.001, 0.005)["results"]["bpp"] == [0.01]
     assert rd.bracket(sweep, 0.03, 0.4)["results"]["psnr-rgb"] == [30, 32, 34, 36, 38]
+
+
+def test_ms_ssim_can_be_skipped(clip16: Video) -> None:
+    video = Video("a", clip16.frames[:2], clip16.fps)
+    fast = rd.evaluate(video, _Posterize(), 3, ms_ssim=False)
+    full = rd.evaluate(video, _Posterize(), 3)
+    assert fast["ms-ssim-rgb"] is None and full["ms-ssim-rgb"] > 0.5
+    for key in ("psnr-rgb", "psnr-yuv", "psnr-rgb-worst"):
+        assert fast[key] == pytest.approx(full[key])

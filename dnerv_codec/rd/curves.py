@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dnerv_codec.errors import InputError
-from dnerv_codec.rd.registry import WITH_VMAF, Codec, get_codec
+from dnerv_codec.rd.registry import WITH_MS_SSIM, WITH_VMAF, Codec, get_codec
 from dnerv_codec.video import Video, read_video
 
 RESULT_KEYS = (
@@ -63,6 +63,7 @@ def evaluate(
     *,
     max_frames: int | None = None,
     vmaf: bool = False,
+    ms_ssim: bool = True,
     **options: Any,
 ) -> dict[str, Any]:
     """Encode and decode a video (or a set) at one quality and measure the rate point.
@@ -73,6 +74,7 @@ def evaluate(
         quality: the codec's quality knob (see its ``quality_help``).
         max_frames: keep at most this many frames of each file read here.
         vmaf: also compute VMAF (None if the ffmpeg build cannot).
+        ms_ssim: compute MS-SSIM (False: ``ms-ssim-rgb`` is None; it is the slowest metric).
         options: codec options (``preset``, ``config``, ...).
 
     Returns:
@@ -85,13 +87,14 @@ def evaluate(
     adapter = _as_codec(codec)
     adapter.check(quality, **options)
     videos = _as_videos(video, max_frames)
-    token = WITH_VMAF.set(vmaf)
+    token, ms_token = WITH_VMAF.set(vmaf), WITH_MS_SSIM.set(ms_ssim)
     try:
         if adapter.joint or len(videos) > 1:
             return adapter.evaluate_set(videos, quality, **options)
         return adapter.evaluate(videos[0], quality, **options)
     finally:
         WITH_VMAF.reset(token)
+        WITH_MS_SSIM.reset(ms_token)
 
 
 def curve(

@@ -25,11 +25,15 @@ from typing import Any
 import numpy as np
 
 from dnerv_codec.errors import InputError
-from dnerv_codec.metrics import psnr_frames, psnr_spread, quality_metrics, vmaf
+from dnerv_codec.metrics import psnr_frames, psnr_spread, psnr_yuv, quality_metrics, vmaf
 from dnerv_codec.video import Video
 
 WITH_VMAF: contextvars.ContextVar[bool] = contextvars.ContextVar("dnerv_rd_vmaf", default=False)
 """Set (by ``evaluate(..., vmaf=True)``) to make :func:`rate_point` also compute VMAF."""
+WITH_MS_SSIM: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "dnerv_rd_ms_ssim", default=True
+)
+"""Cleared (by ``evaluate(..., ms_ssim=False)``) to skip MS-SSIM, the slowest metric (None)."""
 
 
 class Codec:
@@ -130,7 +134,15 @@ def rate_point(
         "codec": codec,
         "quality": quality,
         "bpp": nbytes * 8.0 / pixels,
-        **quality_metrics(video.frames, reconstruction),
+        **(
+            quality_metrics(video.frames, reconstruction)
+            if WITH_MS_SSIM.get()
+            else {
+                "psnr-rgb": float(per_frame.mean()),
+                "psnr-yuv": psnr_yuv(video.frames, reconstruction),
+                "ms-ssim-rgb": None,
+            }
+        ),
         **psnr_spread(per_frame),
         "psnr-rgb-frames": [float(p) for p in per_frame],
         "encoding_time": float(encoding_time),
