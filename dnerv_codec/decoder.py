@@ -250,7 +250,13 @@ class DnervFile:
             info = self.videos[video]
             last = min(first + group, self._keyframe_index.count(video))
             data = [self._keyframe_index.get(self._reader, video, k) for k in range(first, last)]
-            frames = self.keyframe_codec.decompress(data, (info.height, info.width))
+            try:
+                frames = self.keyframe_codec.decompress(data, (info.height, info.width))
+            except FormatError as exc:
+                which = (
+                    f"keyframe {first}" if last == first + 1 else f"keyframes {first}..{last - 1}"
+                )
+                raise type(exc)(f"{which} of video {video}: {exc}") from None
             if len(self._cache) >= (4 if group == 1 else 2):  # a clip spans at most 2 groups
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = frames

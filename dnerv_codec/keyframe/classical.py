@@ -89,7 +89,10 @@ def _run_capped(args: list[str], stdin: bytes, what: str, limit: int, timeout: f
         try:
             out = proc.stdout.read(limit + 1)
             if len(out) > limit:
-                raise FormatError(f"{what}: the stream decodes to more than {limit} bytes")
+                raise FormatError(
+                    f"{what}: the stream decodes to more than {limit} bytes (more pictures, "
+                    "or larger ones, than the metadata allows)"
+                )
             returncode = proc.wait()
         finally:
             timer.cancel()
@@ -198,7 +201,8 @@ class FfmpegIntraCodec(KeyframeCodec):
         hp, wp = _padded_size(h, w)
         n = len(data)
         args = ["-c:v", self.decoder, "-f", self.muxer, "-i", "pipe:0", "-map", "0:v:0"]
-        args += ["-frames:v", str(n), "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
+        # one picture more than asked for, to refuse a stream that holds more (not to use it)
+        args += ["-frames:v", str(n + 1), "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
         limit = n * self._frame_bytes(hp, wp)  # the pictures asked for, at the size asked for
         timeout = 30 + n * hp * wp / 1e5  # generous: x265 decodes several 1080p pictures a second
         raw = _run_capped(args, self.join(data, wp, hp), f"{self.name} decoder", limit, timeout)
