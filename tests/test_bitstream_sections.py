@@ -467,6 +467,10 @@ def test_metadata_validator_takes_any_value_anywhere(data):
     """Any value put anywhere in valid metadata is accepted or refused with a FormatError
     (never another exception): the schema check is total."""
     meta = sample_metadata()
+    meta["geometry"] = {"mode": "patches", "patch_h": 192, "patch_w": 320}
+    meta["model"]["config"].update(frame_size=[192, 320], clip_length=8, expansion=2.0)
+    meta["model"]["config"].update(mean=[0.5, 0.5, 0.5], rgb_skip=True)
+    validate_metadata(meta)
     path = data.draw(st.sampled_from(list(_paths(meta))[1:]))
     target = meta
     for key in path[:-1]:
