@@ -330,17 +330,17 @@ def _bool(value: object, where: str) -> bool:
 
 
 def _strides(value: object, where: str) -> list[int]:
-    strides = _ints(value, where, (1, 16), 1, 64)
+    strides = _ints(value, where, (1, 64), 1, 16)
     if math.prod(strides) > MAX_SIDE:
         raise FormatError(f"metadata: {where!r} multiply to more than {MAX_SIDE}")
     return strides
 
 
-# The dnerv configuration (docs/FORMAT.md 4.3): every key a reader uses, checked when present;
+# The dnerv configuration (docs/FORMAT.md 4.3.1): every key a reader uses, checked when present;
 # a missing key takes the architecture's default. Other keys are ignored.
 _DNERV_CONFIG = {
     "arch": lambda v, w: _text(v, w, 64),
-    "version": lambda v, w: _int(v, w, 1, 1 << 16),
+    "version": lambda v, w: _int(v, w, 1, 2),
     "frame_size": lambda v, w: _ints(v, w, (2, 2), 1, MAX_SIDE),
     "fc_hw": lambda v, w: _ints(v, w, (2, 2), 1, MAX_SIDE),
     "fc_dim": lambda v, w: _int(v, w, 1, MAX_WIDTH),
