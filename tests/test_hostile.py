@@ -309,6 +309,13 @@ def bombs(valid, hevc_picture, tmp_path_factory) -> dict[str, tuple[Path, str]]:
             dict(sections={SECTION["keyframes"]: pack_keyframes(png_keyframes)}),
             "png keyframe 0",
         ),
+        "png 10000x10000, declared": (
+            dict(
+                meta=lambda m: m["videos"][0].update(width=10_000, height=10_000),
+                sections={SECTION["keyframes"]: pack_keyframes(png_keyframes)},
+            ),
+            "width",
+        ),
         "hevc 200 pictures": (
             dict(meta=_hevc_1080p, sections={SECTION["keyframes"]: pack_keyframes(hevc_keyframes)}),
             "decodes to more than",
