@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 
-from bitstream import ContainerWriter, deflate_meta, pack_keyframes
+from bitstream import ContainerWriter, deflate_meta, encode_meta, pack_keyframes
 from bitstream import meta as meta_module
 from bitstream._binary import put_svarint, put_varint
 from bitstream.ids import KEYFRAME_CODECS, QUANT_SCHEMES, SECTION_TYPES, id_of
@@ -252,6 +252,20 @@ def weights_bomb(count: int) -> bytes:
     return bytes(out)
 
 
+def _values_bomb(meta: dict, count: int) -> bytes:
+    """Deflated metadata: ``meta`` plus a key ``pad`` holding ``count`` dicts ``{"a": 0}`` (six
+    bytes each), built as bytes since the writer refuses metadata that large."""
+    head, plain = bytearray(b"\x08"), encode_meta(meta)
+    put_varint(head, len(meta) + 1)
+    skip = len(head)  # under 127 keys: the old count is one byte too
+    pad = bytearray(b"\x03pad\x07")
+    put_varint(pad, count)
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    parts = [packer.compress(bytes(head) + plain[skip:] + bytes(pad))]
+    parts += [packer.compress(b"\x08\x01\x01a\x03\x00" * (count // 100)) for _ in range(100)]
+    return b"".join(parts) + packer.flush()
+
+
 @functools.cache
 def png_bomb(side: int = 10_000) -> bytes:
     """A valid black PNG of side x side RGB pixels (300 MB decoded) in a few hundred KB."""
@@ -296,6 +310,7 @@ def bombs(valid, hevc_picture, tmp_path_factory) -> dict[str, tuple[Path, str]]:
     with mock.patch.object(meta_module, "MAX_BYTES", 1 << 30):  # the writer would refuse it
         deflate_bomb = deflate_meta({**valid["meta"], "pad": bytes(16 << 20)})
     assert len(deflate_bomb) < 40_000
+    values_bomb = _values_bomb(valid["meta"], 2_500_000)  # 15 MiB: 2.5 million little dicts
     cases = {
         "frames 1e9": (dict(meta=_set("videos.0.frames", 10**9)), "frames"),
         "clip_length 2^40": (dict(meta=_set("clip_length", 2**40)), "clip_length"),
@@ -305,6 +320,7 @@ def bombs(valid, hevc_picture, tmp_path_factory) -> dict[str, tuple[Path, str]]:
             "'huge.0'.*the network's tensor 0",
         ),
         "deflate bomb": (dict(metadata=deflate_bomb), "inflates past"),
+        "deflate bomb of values": (dict(metadata=values_bomb), "inflates past"),
         "png 10000x10000": (
             dict(sections={SECTION["keyframes"]: pack_keyframes(png_keyframes)}),
             "png keyframe 0",
