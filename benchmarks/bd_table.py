@@ -7,8 +7,9 @@ Usage::
 Each argument is a results JSON written by ``benchmarks/rd_dnerv.py`` (the results schema of
 ``dnerv_codec.rd``); ``FILE:i,j`` takes only its points i and j (0-based, in file order). The
 points of all arguments make one curve, so a curve can be assembled from runs that measured
-different rates with the same code path. Anchors: every JSON in
-``benchmarks/results/rd_baselines_bbb_320x180_64f`` (``benchmarks/rd_baselines.py``), the named
+different rates with the same code path. Anchors: every JSON in ``--baselines`` (default
+``benchmarks/results/rd_baselines_bbb_320x180_64f``, from ``benchmarks/rd_baselines.py``; a
+clip folder of ``benchmarks/stress_rd.py`` works too, its dnerv files skipped), the named
 anchors first (x265-kf leads). Each is compared in the metric it is fair for
 (``dnerv_codec.rd.anchors.fair_metric``): PSNR-RGB against 4:4:4 anchors, PSNR-YUV against
 4:2:0 ones.
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("curves", nargs="+", help="results JSON, optionally FILE:i,j")
     ap.add_argument("--name", help="the assembled curve's name")
+    ap.add_argument("--baselines", type=Path, default=BASELINES, help="folder of anchor JSONs")
     args = ap.parse_args(argv)
     test = assemble(args.curves, args.name)
     r = test["results"]
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n| anchor | metric | BD-rate | BD-PSNR |\n|---|---|---:|---:|")
     named = [*RGB_ANCHORS, *YUV_ANCHORS]
     paths = sorted(
-        BASELINES.glob("*.json"),
+        (p for p in args.baselines.glob("*.json") if not p.stem.startswith("dnerv")),
         key=lambda p: (p.stem not in named, named.index(p.stem) if p.stem in named else 0, p.stem),
     )
     for path in paths:
