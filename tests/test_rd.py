@@ -298,6 +298,8 @@ def test_bd_table_names_its_anchor_and_metric() -> None:
     assert "| c | -10.00 % |" in table
     table = rd.report.bd_table(yuv, [yuv, test])
     assert "in PSNR-YUV" in table and "MS-SSIM" not in table and "| c | -10.00 % |" in table
+    table = rd.report.bd_table(rgb, [rgb, yuv, test])
+    assert "| x265-ra420 |" not in table and "(they code 4:2:0): x265-ra420." in table
 
 
 def test_bracket_keeps_the_points_around_a_rate_range() -> None:

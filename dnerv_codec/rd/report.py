@@ -107,7 +107,8 @@ def bd_table(
     PSNR-RGB (and MS-SSIM-RGB) for a 4:4:4 or RGB anchor, PSNR-YUV for a 4:2:0 one. The table's
     first line names the anchor, its settings and the metric. "n/a" marks a delta that was not
     computed because the curves overlap too little; the overlap column says how much they
-    share (quality range, see :mod:`dnerv_codec.rd.bd`).
+    share (quality range, see :mod:`dnerv_codec.rd.bd`). In a PSNR-RGB table, curves that code
+    4:2:0 are left out (named in a note): PSNR-RGB would judge them on the chroma they drop.
     """
     metric = metric or fair_metric(anchor)
     short = metric.upper()  # PSNR-RGB, PSNR-YUV
@@ -122,8 +123,12 @@ def bd_table(
         + f"| overlap ({short}) |",
         "|---|---:|---:|" + "---:|" * len(metrics),
     ]
+    skipped = []
     for curve in results:
         if curve is anchor:
+            continue
+        if metric == "psnr-rgb" and fair_metric(curve) == "psnr-yuv":
+            skipped.append(curve.get("name", "?"))  # a 4:2:0 codec is not judged in RGB
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -137,6 +142,8 @@ def bd_table(
         lines.append(f"| {curve.get('name', '?')} | {' | '.join(cells)} | {share:.0%} |")
     if missing:
         lines += ["", "n/a: the curves share less than half of their range; no BD value computed."]
+    if skipped:
+        lines += ["", f"Not compared in PSNR-RGB (they code 4:2:0): {', '.join(skipped)}."]
     return "\n".join(lines)
 
 
