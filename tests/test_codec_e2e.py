@@ -298,7 +298,7 @@ def test_time_budget_shortens_the_schedule_and_stops_in_time(clip, tmp_path):
 
 
 def test_one_slow_epoch_does_not_shrink_the_schedule():
-    from dnerv_codec.encoder import _schedule_fit_due, _typical_epoch_seconds
+    from dnerv_codec.encoder.fitting import _schedule_fit_due, _typical_epoch_seconds
 
     # start-up, then one epoch slowed 3x by another process, then the usual 2 s
     seconds = [9.0, 6.0, 2.0, 2.1]
@@ -313,7 +313,7 @@ def test_one_slow_epoch_does_not_shrink_the_schedule():
 def test_schedule_fit_only_ever_shrinks():
     from types import SimpleNamespace
 
-    from dnerv_codec.encoder import _fit_schedule_to_budget
+    from dnerv_codec.encoder.fitting import _fit_schedule_to_budget
 
     bar = SimpleNamespace(total=None, refresh=lambda: None)
     trainer = SimpleNamespace(epoch=3, epochs=100)
