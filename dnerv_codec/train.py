@@ -151,6 +151,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.step = 0
+        self.max_steps: int | None = None  # a shorter schedule, in steps (time budgets)
         self._setup_ranks(distributed)
 
     def _setup_ranks(self, distributed: bool | None) -> None:
@@ -194,7 +195,14 @@ class Trainer:
 
     @property
     def total_steps(self) -> int:
-        return self.steps_per_epoch * self.epochs
+        """Steps of the whole schedule: the epochs', or ``max_steps`` where a time budget set
+        fewer (the learning-rate schedule ends there)."""
+        steps = self.steps_per_epoch * self.epochs
+        return steps if self.max_steps is None else min(steps, self.max_steps)
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.total_steps
 
     def _batch(self, ids: list[int]) -> tuple[Tensor, ...]:
         rows = [self.clips[i] for i in ids]
@@ -217,14 +225,20 @@ class Trainer:
             dt = torch.float16
         return torch.autocast(self.device.type, dtype=dt)
 
-    def run_epoch(self) -> dict[str, float]:
-        """Train one epoch over all clips in a seeded random order; returns mean loss and PSNR."""
-        if self.epoch >= self.epochs:
+    def run_epoch(self, stop: Callable[[], bool] | None = None) -> dict[str, float]:
+        """Train one epoch over all clips in a seeded random order; returns mean loss and PSNR.
+
+        The epoch ends early when the schedule does (``max_steps``) or when ``stop()``, asked
+        before every step, says so (a time budget); its statistics are those of the steps run.
+        """
+        if self.epoch >= self.epochs or self.finished:
             raise InputError(f"training already finished ({self.epochs} epochs)")
         self.net.train()
         order = torch.randperm(len(self.clips), generator=self.gen).tolist()
         losses, psnrs, t0 = [], [], time.perf_counter()
         for b in range(self.steps_per_epoch):
+            if b and (self.finished or (stop is not None and stop())):
+                break
             ids, weight = self._share(order[b * self.batch_size :][: self.batch_size])
             key, t, pos, target, mask = self._batch(ids)
             lr = lr_at(self.step, self.total_steps, self.lr, self.warmup)
@@ -334,7 +348,12 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "rng": self.gen.get_state(),
-            "options": {"batch_size": self.batch_size, "epochs": self.epochs, "lr": self.lr},
+            "options": {
+                "batch_size": self.batch_size,
+                "epochs": self.epochs,
+                "lr": self.lr,
+                "max_steps": self.max_steps,
+            },
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -343,4 +362,5 @@ class Trainer:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         # A schedule shortened to fit a time budget stays shortened when the run resumes.
         self.epochs = min(self.epochs, int(state["options"]["epochs"]))
+        self.max_steps = state["options"].get("max_steps")
         self.gen.set_state(state["rng"])

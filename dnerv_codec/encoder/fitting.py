@@ -47,8 +47,9 @@ def make_trainer(model, streams, opts: EncodeOptions, device, epochs: int, stage
 def train(
     trainer, opts: EncodeOptions, ckpt: Checkpoint | None, progress: Progress, qat_share=0.0
 ) -> float:
-    """Run the epochs left, under the time budget (less what quantisation-aware fine-tuning will
-    take: see :func:`_training_budget`); keep the best state; checkpoint as we go."""
+    """Run the steps left, under the time budget (less what quantisation-aware fine-tuning will
+    take: see :func:`_training_budget`), checked before every step; keep the best epoch's state;
+    checkpoint as we go. The progress bar counts steps, with their rate and the time left."""
     start = time.monotonic()
     best_psnr, best_state = -math.inf, None
 
@@ -56,30 +57,25 @@ def train(
         raise _Interrupted()
 
     previous = signal.signal(signal.SIGTERM, on_term)
-    bar = progress.bar(total=trainer.epochs, initial=trainer.epoch, desc="training", unit="epoch")
-    epoch_seconds: list[float] = []  # of this run (the first carries start-up costs)
+    bar = progress.bar(
+        total=trainer.total_steps, initial=trainer.step, desc="training", unit="step"
+    )
+    clock = _Clock(trainer, opts, qat_share, bar)
+    trainer.on_step = clock.on_step
     try:
-        while trainer.epoch < trainer.epochs:
-            stats = trainer.run_epoch()
-            bar.update(1)
-            elapsed = time.monotonic() - start
-            epoch_seconds.append(stats["seconds"])
-            typical = _typical_epoch_seconds(epoch_seconds)
-            budget = _training_budget(opts, typical, qat_share)
-            if budget is not None and _schedule_fit_due(epoch_seconds, budget - elapsed):
-                _fit_schedule_to_budget(trainer, budget - elapsed, typical, bar)
-            postfix = {"loss": f"{stats['loss']:.4f}", "psnr": f"{stats['psnr']:.2f}"}
-            if budget is not None:
-                postfix["left"] = f"{max(0.0, budget - elapsed):.0f}s"
-            bar.set_postfix(postfix)
+        while not trainer.finished and trainer.epoch < trainer.epochs and not clock.over():
+            stats = trainer.run_epoch(stop=clock.over)
+            postfix = {"epoch": trainer.epoch, "loss": f"{stats['loss']:.4f}"}
+            bar.set_postfix({**postfix, "psnr": f"{stats['psnr']:.2f}"}, refresh=False)
             if stats["psnr"] > best_psnr:
                 best_psnr = stats["psnr"]
                 best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
             if ckpt is not None and trainer.epoch % opts.checkpoint_every == 0:
                 ckpt.save_trainer(trainer.state_dict())
-            if budget is not None and distributed.current().main_decides(elapsed >= budget):
-                progress.write(f"time budget reached after {trainer.epoch} epochs")
-                break
+        if clock.spent:
+            progress.write(
+                f"time budget reached after {trainer.step:,} steps ({trainer.epoch} epochs)"
+            )
     except (KeyboardInterrupt, _Interrupted):
         if ckpt is None and opts.checkpoint_dir:  # a rank other than 0 of a distributed run
             raise Interrupted("rank 0 keeps the checkpoints; rerun with --resume") from None
@@ -93,6 +89,7 @@ def train(
             "rerun the same command with --resume to continue"
         ) from None
     finally:
+        trainer.on_step = None
         bar.close()
         signal.signal(signal.SIGTERM, previous)
     if ckpt is not None:
@@ -102,17 +99,58 @@ def train(
     return time.monotonic() - start
 
 
-def _typical_epoch_seconds(epoch_seconds: list[float]) -> float:
-    """The median epoch duration, the first epoch left out (start-up costs) once there are
-    others: one epoch slowed by another process does not move it."""
-    return statistics.median(epoch_seconds[1:] or epoch_seconds)
+class _Clock:
+    """Times the steps of a training run against its budget.
+
+    :meth:`on_step` (after every step) advances the progress bar and records the step's
+    duration; :meth:`over` (before every step) fits the learning-rate schedule to the time left
+    once the durations give a typical step (:func:`_schedule_fit_due`) and says whether the
+    budget is spent. Rank 0 decides both for every process of a distributed run.
+    """
+
+    WINDOW = 200  # the typical step is the median of at most this many recent steps
+
+    def __init__(self, trainer, opts: EncodeOptions, qat_share: float, bar) -> None:
+        self.trainer, self.opts, self.qat_share, self.bar = trainer, opts, qat_share, bar
+        self.start = self.last = time.monotonic()
+        self.durations: list[float] = []  # of this run's steps (the first carries start-up)
+        self.spent = False
+
+    def on_step(self, _stats) -> None:
+        now = time.monotonic()
+        self.durations.append(now - self.last)
+        if len(self.durations) > self.WINDOW + 1:
+            del self.durations[1]  # keep the first (start-up) and the most recent ones
+        self.last = now
+        self.bar.update(1)
+
+    def over(self) -> bool:
+        if not self.opts.time_budget:
+            return False
+        trainer, dist = self.trainer, distributed.current()
+        elapsed = time.monotonic() - self.start
+        decision = (False, trainer.max_steps)
+        if dist.is_main and self.durations:
+            typical = _typical_seconds(self.durations)
+            budget = _training_budget(self.opts, typical * trainer.steps_per_epoch, self.qat_share)
+            if _schedule_fit_due(self.durations, budget - elapsed):
+                _fit_schedule_to_budget(trainer, budget - elapsed, typical, self.bar)
+            decision = (elapsed >= budget, trainer.max_steps)
+        self.spent, trainer.max_steps = dist.broadcast(decision)
+        return self.spent
 
 
-def _schedule_fit_due(epoch_seconds: list[float], remaining: float) -> bool:
-    """Fit the schedule once three epochs after the first give a median (a blip in one of them
-    would otherwise shrink the schedule for good: it only ever shrinks), or from the second epoch
-    on when epochs are so long that fewer than ten still fit."""
-    samples = epoch_seconds[1:]
+def _typical_seconds(durations: list[float]) -> float:
+    """The median duration, the first left out (start-up costs) once there are others: one step
+    or epoch slowed by another process does not move it."""
+    return statistics.median(durations[1:] or durations)
+
+
+def _schedule_fit_due(durations: list[float], remaining: float) -> bool:
+    """Fit the schedule once three durations after the first give a median (a blip in one of
+    them would otherwise bend the schedule), or from the second on when they are so long that
+    fewer than ten still fit."""
+    samples = durations[1:]
     return len(samples) >= 3 or (bool(samples) and remaining < 10 * samples[-1])
 
 
@@ -129,19 +167,23 @@ def _training_budget(opts: EncodeOptions, epoch_seconds: float, qat_share: float
     return opts.time_budget / (1 + qat_share * cost)
 
 
-def _fit_schedule_to_budget(trainer, remaining: float, epoch_seconds: float, bar) -> None:
-    """Shorten the schedule so that warm-up and cosine decay end within the time budget.
+def _fit_schedule_to_budget(trainer, remaining: float, step_seconds: float, bar) -> None:
+    """Fit the schedule so that warm-up and cosine decay end when the time budget does.
 
     The official schedule is defined over the epoch count; a budget that stops training midway
-    would stop it at a high learning rate. After each epoch, once :func:`_schedule_fit_due`, the
-    epochs that still fit in the ``remaining`` seconds at the typical epoch duration
-    (:func:`_typical_epoch_seconds`) bound the total. The total only ever shrinks, so the
-    learning rates already used stay valid, and a run whose epochs fit the budget is left alone.
+    would stop it at a high learning rate. Before every step, once :func:`_schedule_fit_due`,
+    the steps that still fit in the ``remaining`` seconds at the typical step duration
+    (:func:`_typical_seconds`) set the total (``trainer.max_steps``, which may end the schedule
+    inside an epoch): it shrinks when steps are slower than the budget assumed and grows back,
+    never past the epochs asked for, when they are faster, so the run ends with the budget, not
+    before it. A run whose epochs fit the budget is left alone.
     """
-    fits = trainer.epoch + int(max(0.0, remaining) / max(epoch_seconds, 1e-9))
-    if fits < trainer.epochs:
-        trainer.epochs = fits
-        bar.total = fits
+    fits = trainer.step + int(max(0.0, remaining) / max(step_seconds, 1e-9))
+    cap = trainer.steps_per_epoch * trainer.epochs
+    max_steps = fits if fits < cap else None
+    if max_steps != trainer.max_steps:
+        trainer.max_steps = max_steps
+        bar.total = min(fits, cap)
         bar.refresh()
 
 
@@ -161,7 +203,7 @@ def quantisation_aware_finetune(
     trainer, opts: EncodeOptions, bits: int, prune: float, epochs: int, deadline: float | None
 ):
     """Fine-tune ``epochs`` epochs with the forward pass on the weights pruned and quantised as
-    the file will hold them (straight-through estimator, the prune mask held), starting no epoch
+    the file will hold them (straight-through estimator, the prune mask held), starting no step
     after ``deadline`` (a :func:`time.monotonic` time). Returns the fine-tuning trainer, whose
     ``epoch`` is the number of epochs run."""
     from dnerv_codec.train import FakeQuant
@@ -181,8 +223,12 @@ def quantisation_aware_finetune(
         masks=masks,
         fake_quant=fake_quant,
     )
+
+    def past_deadline() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
     for _ in range(epochs):
-        if deadline is not None and time.monotonic() >= deadline:
+        if past_deadline():
             break
-        tuner.run_epoch()
+        tuner.run_epoch(stop=past_deadline)
     return tuner

@@ -159,6 +159,9 @@ class EncodeReport:
     encode_seconds: float
     videos: list[dict] = field(default_factory=list)
     rate: dict | None = None  # rate control's choices, when a target was given
+    # The spread of per-frame PSNR when verified: the worst frame, where it is, and how far
+    # below the mean (a viewer sees the worst frame).
+    frame_psnr: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -169,6 +172,11 @@ class EncodeReport:
             if self.psnr is not None
             else "not verified"
         )
+        if self.frame_psnr is not None:
+            worst = self.frame_psnr
+            quality += (
+                f" (worst frame {worst['min']:.2f} dB, {worst['video']} frame {worst['frame']})"
+            )
         return (
             f"{self.output}: {self.bytes:,} bytes = {self.bpp:.4f} bpp "
             f"(weights {self.weight_bytes:,}, keyframes {self.keyframe_bytes:,}, "

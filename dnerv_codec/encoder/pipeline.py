@@ -233,9 +233,9 @@ def write_and_verify(
     opts: EncodeOptions,
     dist,
     progress,
-) -> tuple[int, tuple[float, float] | None]:
-    """Write the file (rank 0, atomically) and, with ``verify``, decode it and measure
-    (PSNR, MS-SSIM) against the source frames."""
+) -> tuple[int, Verified | None]:
+    """Write the file (rank 0, atomically) and, with ``verify``, decode it and measure it
+    against the source frames."""
     sections = assembly.sections(landed.weights, landed.bits, landed.prune)
     size = dist.on_main(lambda: write_container(output, sections, overwrite=opts.force), share=True)
     quality = None
@@ -247,7 +247,7 @@ def write_and_verify(
 def report(
     output: Path,
     size: int,
-    quality: tuple[float, float] | None,
+    quality: Verified | None,
     prep: Prepared,
     fitted: Fitted,
     assembly: FileAssembly,
@@ -256,7 +256,7 @@ def report(
 ) -> EncodeReport:
     pixels = sum(v.num_frames * v.width * v.height for v in prep.videos)
     weight_bytes, keyframe_bytes = len(landed.weights[1]), len(assembly.keyframes)
-    psnr, ms_ssim = quality if quality is not None else (None, None)
+    psnr, ms_ssim = (quality.psnr, quality.ms_ssim) if quality is not None else (None, None)
     return EncodeReport(
         output=str(output),
         bytes=size,
@@ -273,6 +273,7 @@ def report(
         encode_seconds=time.monotonic() - start,
         videos=[dict(v) for v in assembly.description.videos],
         rate=landed.rate,
+        frame_psnr=quality.frame_psnr if quality is not None else None,
     )
 
 
@@ -330,16 +331,49 @@ def _plan(videos, opts: EncodeOptions, progress: Progress) -> ratecontrol.Plan:
     )
 
 
-def _verify(output: Path, videos: list[Video], opts: EncodeOptions, progress: Progress):
-    """Decode the written file; (PSNR, MS-SSIM) against the source frames."""
-    from dnerv_codec.decoder import DnervFile
-    from dnerv_codec.metrics import ms_ssim_rgb, psnr_rgb
+@dataclass
+class Verified:
+    """The written file decoded and measured against the source frames."""
 
-    psnrs, ssims, weights = [], [], []
-    with DnervFile(output, device=opts.device, keyframe_weights=opts.keyframe_weights) as f:
-        for v, video in enumerate(progress.iter(videos, "verifying")):
-            decoded = np.stack(list(f.frames(v)))
-            psnrs.append(psnr_rgb(video.frames, decoded))
-            ssims.append(ms_ssim_rgb(video.frames, decoded))
-            weights.append(video.num_frames)
-    return float(np.average(psnrs, weights=weights)), float(np.average(ssims, weights=weights))
+    psnr: float  # mean of the per-frame PSNR-RGB
+    ms_ssim: float
+    frame_psnr: dict[str, Any]  # the worst frame (min, video, frame) and mean - min
+
+
+_VERIFY_CHUNK = 16  # frames decoded and measured at a time
+
+
+def _verify(output: Path, videos: list[Video], opts: EncodeOptions, progress: Progress):
+    """Decode the written file and measure it, a few frames at a time (memory does not grow
+    with the video's length)."""
+    from dnerv_codec.decoder import DnervFile
+    from dnerv_codec.metrics import ms_ssim_frames, psnr_frames
+
+    psnrs, ssims = [], []  # per video, per frame
+    total = sum(v.num_frames for v in videos)
+    bar = progress.bar(total=total, desc="verifying", unit="frame", leave=False)
+    with bar, DnervFile(output, device=opts.device, keyframe_weights=opts.keyframe_weights) as f:
+        for v, video in enumerate(videos):
+            p, s = [], []
+            decoded = f.frames(v)
+            for start in range(0, video.num_frames, _VERIFY_CHUNK):
+                ref = video.frames[start : start + _VERIFY_CHUNK]
+                test = np.stack([next(decoded) for _ in range(len(ref))])
+                p.append(psnr_frames(ref, test))
+                s.append(ms_ssim_frames(ref, test))
+                bar.update(len(ref))
+            psnrs.append(np.concatenate(p))
+            ssims.append(np.concatenate(s))
+    counts = [v.num_frames for v in videos]
+    psnr = float(np.average([p.mean() for p in psnrs], weights=counts))
+    ms_ssim = float(np.average([s.mean() for s in ssims], weights=counts))
+    worst_video = min(range(len(videos)), key=lambda v: psnrs[v].min())
+    worst_frame = int(psnrs[worst_video].argmin())
+    low = float(psnrs[worst_video][worst_frame])
+    frame_psnr = {
+        "min": round(low, 3),
+        "video": videos[worst_video].name,
+        "frame": worst_frame,
+        "mean_minus_min": round(psnr - low, 3),
+    }
+    return Verified(psnr, ms_ssim, frame_psnr)
