@@ -49,13 +49,17 @@ def frame_moments(videos: Sequence[Video]) -> tuple[np.ndarray, np.ndarray, int]
     """Per-channel sum and sum of squares of every pixel in [0, 1], and the pixel count."""
     if getattr(videos, "moments", None) is not None:
         return videos.moments  # type: ignore[attr-defined]
-    total, total_sq, count = np.zeros(3), np.zeros(3), 0
-    for video in videos:
-        f = video.frames.reshape(-1, 3).astype(np.float64) / 255.0
-        total += f.sum(0)
-        total_sq += (f * f).sum(0)
-        count += f.shape[0]
-    return total, total_sq, count
+    total, total_sq, count = np.zeros(3, np.int64), np.zeros(3, np.int64), 0
+    for video in videos:  # exact integer sums, a few frames at a time
+        for start in range(0, video.num_frames, _MOMENT_FRAMES):
+            f = video.frames[start : start + _MOMENT_FRAMES].reshape(-1, 3).astype(np.int64)
+            total += f.sum(0)
+            total_sq += (f * f).sum(0)
+            count += f.shape[0]
+    return total / 255.0, total_sq / 255.0**2, count
+
+
+_MOMENT_FRAMES = 8  # frames summed at a time (int64: 24 bytes a pixel)
 
 
 def _stat(path: Path) -> list:
