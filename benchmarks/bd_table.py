@@ -1,4 +1,4 @@
-"""BD-rate and BD-PSNR (PSNR-RGB) of one dnerv curve against every stored baseline.
+"""BD-rate and BD-PSNR of one dnerv curve against every stored baseline, in its fair metric.
 
 Usage::
 
@@ -7,8 +7,12 @@ Usage::
 Each argument is a results JSON written by ``benchmarks/rd_dnerv.py`` (the results schema of
 ``dnerv_codec.rd``); ``FILE:i,j`` takes only its points i and j (0-based, in file order). The
 points of all arguments make one curve, so a curve can be assembled from runs that measured
-different rates with the same code path. Anchors: every JSON in
-``benchmarks/results/rd_baselines_bbb_320x180_64f`` (``benchmarks/rd_baselines.py``).
+different rates with the same code path. Anchors: every JSON in ``--baselines`` (default
+``benchmarks/results/rd_baselines_bbb_320x180_64f``, from ``benchmarks/rd_baselines.py``; a
+clip folder of ``benchmarks/stress_rd.py`` works too, its dnerv files skipped), the named
+anchors first (x265-kf leads). Each is compared in the metric it is fair for
+(``dnerv_codec.rd.anchors.fair_metric``): PSNR-RGB against 4:4:4 anchors, PSNR-YUV against
+4:2:0 ones.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import warnings
 from pathlib import Path
 
 from dnerv_codec.rd import bd
+from dnerv_codec.rd.anchors import RGB_ANCHORS, YUV_ANCHORS, fair_metric
 
 BASELINES = Path(__file__).resolve().parent / "results" / "rd_baselines_bbb_320x180_64f"
 
@@ -43,20 +48,28 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("curves", nargs="+", help="results JSON, optionally FILE:i,j")
     ap.add_argument("--name", help="the assembled curve's name")
+    ap.add_argument("--baselines", type=Path, default=BASELINES, help="folder of anchor JSONs")
     args = ap.parse_args(argv)
     test = assemble(args.curves, args.name)
     r = test["results"]
     pairs = zip(r["bpp"], r["psnr-rgb"], strict=True)
     print(f"{test['name']}: " + ", ".join(f"{b:.4f} bpp {p:.2f} dB" for b, p in pairs))
-    print("\n| anchor | BD-rate | BD-PSNR |\n|---|---:|---:|")
-    for path in sorted(BASELINES.glob("*.json")):
+    print("\n| anchor | metric | BD-rate | BD-PSNR |\n|---|---|---:|---:|")
+    named = [*RGB_ANCHORS, *YUV_ANCHORS]
+    paths = sorted(
+        (p for p in args.baselines.glob("*.json") if not p.stem.startswith("dnerv")),
+        key=lambda p: (p.stem not in named, named.index(p.stem) if p.stem in named else 0, p.stem),
+    )
+    for path in paths:
         anchor = json.loads(path.read_text())
+        metric = fair_metric(anchor)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bd.BDOverlapWarning)
-            rate, psnr = bd.bd_rate(anchor, test), bd.bd_psnr(anchor, test)
+            rate, psnr = bd.bd_rate(anchor, test, metric), bd.bd_psnr(anchor, test, metric)
         cell = "n/a (too little overlap)"
-        print(f"| {anchor['name']} | {cell if rate != rate else f'{rate:+.1f} %'} | "
-              f"{cell if psnr != psnr else f'{psnr:+.2f} dB'} |")  # fmt: skip
+        rate_cell = cell if rate != rate else f"{rate:+.1f} %"
+        psnr_cell = cell if psnr != psnr else f"{psnr:+.2f} dB"
+        print(f"| {anchor['name']} | {metric.upper()} | {rate_cell} | {psnr_cell} |")
 
 
 if __name__ == "__main__":

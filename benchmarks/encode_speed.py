@@ -13,9 +13,9 @@ seconds.
 
 ``official``: the official small configuration (``official-small``: 1,245,829 parameters at
 144x176, fc_dim 14, strides 2,2,2,2) fitted for 60 epochs with batch 2 clips and lossless (png)
-keyframes, as in ../shared/reference/official-cpu.md, on the sample clip scaled to 176x144:
-training frames/s and PSNR after the 8-bit quantisation, to set next to the official 7.2
-frames/s and 28.60 dB (measured on a different 176x144 clip of 120 frames).
+keyframes, as in docs/METHOD.md ("The official code on a 2-core CPU"), on the sample clip
+scaled to 176x144: training frames/s and PSNR after the 8-bit quantisation, to set next to the
+official 7.2 frames/s and 28.60 dB (measured on a different 176x144 clip of 120 frames).
 """
 
 from __future__ import annotations

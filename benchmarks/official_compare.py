@@ -26,7 +26,7 @@ What runs (``--part fit``, the default):
   training, quantising, writing the file, decoding it to measure).
 
 Both fit the sample clip scaled to 176x144 (64 frames = 8 clips, 4 steps per epoch, lossless
-keyframes) with the ``small`` configuration of ../shared/reference/official-cpu.md (fc_hw 9_11,
+keyframes) with the ``small`` configuration of docs/METHOD.md's official-code figures (fc_hw 9_11,
 fc_dim 14, strides 2,2,2,2: 1,245,829 parameters), the same ``--seed``, on ``--threads`` CPU
 threads. PSNR is the mean over frames of the RGB PSNR of 8-bit frames
 (``dnerv_codec.metrics.psnr_rgb``); the official run's own float PSNR (``loss.psnr_fn``) is

@@ -1,11 +1,15 @@
 """Rate-distortion of the classical baselines on the bundled sample clip.
 
-Runs x264 and x265 (preset medium, low-delay and random-access; x265 also veryslow random
-access), VVC (VVenC medium, random access) and AV1 (SVT-AV1 preset 8, random access) on the same
-decoded RGB frames through ``dnerv_codec.rd``, covering about 0.02-0.5 bpp, then writes
+Runs the named anchors of ``dnerv_codec.rd.anchors`` (x265-kf, the keyframe codec on every
+frame; x264/x265 medium low delay and random access in 4:4:4 with tune psnr, and at veryslow in
+random access; the same in 4:2:0 without tune), VVC (VVenC medium, random access) and AV1
+(SVT-AV1 preset 8, random access) on the same decoded RGB frames through ``dnerv_codec.rd``,
+covering about 0.02-0.5 bpp, then writes
 
-- ``benchmarks/results/rd_baselines_<clip>/<codec>_<preset>_<config>.json`` (CompressAI schema),
-- ``.../rd.png`` and ``.../rd.md`` (rate points and BD-rate against x265 medium low-delay),
+- ``benchmarks/results/rd_baselines_<clip>/<anchor>.json`` (``<codec>_<preset>_<config>.json``
+  for VVC and AV1; CompressAI schema),
+- ``.../rd.png`` and ``.../rd.md`` (rate points with the per-frame PSNR spread, BD-rate against
+  x265-kf in PSNR-RGB and against x265-ld420 in PSNR-YUV),
 
 and prints the markdown with the machine, date, command and load average.
 
@@ -28,19 +32,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from dnerv_codec import rd  # noqa: E402
+from dnerv_codec.rd.anchors import KEYFRAME_ANCHOR, RGB_ANCHORS, YUV_ANCHORS  # noqa: E402
 from dnerv_codec.video import read_video  # noqa: E402
 
-# (codec, options, qualities): CRF/QP lists chosen to span ~0.02-0.5 bpp on the sample clip.
-CONFIGS = [
-    ("x264", {"preset": "medium", "config": "lowdelay"}, [17, 22, 27, 32, 37, 42]),
-    ("x264", {"preset": "medium", "config": "randomaccess"}, [17, 22, 27, 32, 37, 42]),
-    ("x265", {"preset": "medium", "config": "lowdelay"}, [17, 22, 27, 32, 37, 42]),
-    ("x265", {"preset": "medium", "config": "randomaccess"}, [17, 22, 27, 32, 37, 42]),
-    ("x265", {"preset": "veryslow", "config": "randomaccess"}, [17, 22, 27, 32, 37, 42]),
+CRFS = [17, 22, 27, 32, 37, 42]  # span ~0.02-0.5 bpp on the sample clip
+# (codec, options, qualities)
+CONFIGS = [(name, {}, CRFS) for name in (*RGB_ANCHORS, *YUV_ANCHORS)]
+CONFIGS[0] = (KEYFRAME_ANCHOR, {}, [18, 22, 27, 32, 37, 42])  # QP; 18 is the finest
+CONFIGS += [
     ("vvc", {"preset": "medium"}, [22, 27, 32, 37, 42, 47]),
     ("av1", {"preset": "8"}, [25, 33, 41, 49, 55, 61]),
 ]
-ANCHOR = ("x265", "medium", "lowdelay")
+ANCHORS = (KEYFRAME_ANCHOR, "x265-ld420")  # BD tables: PSNR-RGB, then PSNR-YUV
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,17 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or REPO / "benchmarks" / "results" / f"rd_baselines_{video.name}")
     configs = CONFIGS
     if args.quick:
-        configs = [(c, o, q[1:6:2]) for c, o, q in CONFIGS[::2][:2]]
+        configs = [(c, o, q[1:6:2]) for c, o, q in CONFIGS if c in ANCHORS]
     load_before = os.getloadavg()
     start = time.perf_counter()
-    curves, anchor = [], None
+    curves, anchors = [], []
     for codec, options, qualities in configs:
         curve = rd.rd_curve(video, codec, qualities, progress=True, **options)
         s = curve["settings"]
-        rd.save_json(curve, out / f"{codec}_{s['preset']}_{s['config']}.json")
+        named = codec if "anchor" in s else f"{codec}_{s['preset']}_{s['config']}"
+        rd.save_json(curve, out / f"{named}.json")
         curves.append(curve)
-        if (codec, s["preset"], s["config"]) == ANCHOR:
-            anchor = curve
+        if codec in ANCHORS:
+            anchors.append(curve)
     elapsed = time.perf_counter() - start
     load_after = os.getloadavg()
     rd.plot(curves, out / "rd.png", title=f"{video.name}: classical codecs (PSNR-RGB)")
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ]
     )
-    report = rd.markdown_report(curves, anchor, header)
+    report = rd.markdown_report(curves, anchors, header)
     (out / "rd.md").write_text(report)
     print(report)
     print(f"results in {out}")

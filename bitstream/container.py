@@ -17,11 +17,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import signal
 import struct
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -129,26 +132,76 @@ def write_container(
     target = Path(path)
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target} exists (pass overwrite to replace it)")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(tmp, target)
-        else:
-            _publish_no_clobber(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with _term_raises():
+        fd, tmp = temp_file(target)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            publish(tmp, target, overwrite)
+        except BaseException:  # KeyboardInterrupt and SIGTERM (_term_raises) included
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
     _fsync_dir(target.parent)
     return len(data)
 
 
-def _publish_no_clobber(tmp: str, target: Path) -> None:
-    """Move ``tmp`` to ``target`` unless ``target`` exists (a hard link is atomic about it)."""
+def temp_file(target: Path) -> tuple[int, str]:
+    """A new hidden temporary file next to ``target`` for :func:`publish`, with the mode a new
+    file gets (0666 less the umask; mkstemp alone makes 0600): (open descriptor, path)."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system says it (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _term_raises() -> Iterator[None]:
+    """While writing, a SIGTERM whose handler is the default one (kill the process) raises
+    SystemExit instead, so the temporary file is removed; other handlers are left alone."""
+    previous = None
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            previous = signal.signal(signal.SIGTERM, _raise_exit)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def publish(tmp: str | os.PathLike[str], target: Path, overwrite: bool = False) -> None:
+    """Move the finished file ``tmp`` to ``target`` in one step; unless ``overwrite``, refuse
+    (OutputExistsError) when ``target`` exists, also when it appears meanwhile."""
+    if overwrite:
+        os.replace(tmp, target)
+        return
     try:
         os.link(tmp, target)  # fails if the target appeared meanwhile: no clobbering
     except FileExistsError:

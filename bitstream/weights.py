@@ -47,7 +47,7 @@ from bitstream.ids import QUANT_SCHEMES, id_of
 
 MAX_NDIM = 8
 MAX_ELEMENTS = 1 << 26  # per tensor
-MAX_TOTAL_ELEMENTS = 1 << 28  # per section
+MAX_TOTAL_ELEMENTS = 1 << 27  # per section, and per network (docs/FORMAT.md, "Limits")
 _FIXED = struct.Struct("<BBbB")  # scheme, bits, axis, ndim
 _FIXED_COMPACT = struct.Struct("<BBb")  # scheme, bits, axis
 
@@ -318,15 +318,20 @@ def _read_payload(r: Reader, rec: WeightRecord, count: int, length: int) -> byte
     return payload
 
 
-def _records(data: bytes) -> Iterator[tuple[WeightRecord, int, bytes]]:
+def _records(
+    data: bytes, layout: list[tuple[str, tuple[int, ...]]] | None = None
+) -> Iterator[tuple[WeightRecord, int, bytes]]:
     """Parse a weights section record by record: (record without data, element count, payload).
 
-    Everything but the payload's content is validated here.
+    Everything but the payload's content is validated here; with ``layout``, each record's name
+    and shape must also be those of the layout's tensor at its position.
     """
     r = Reader(data, "weights section")
     n = r.u32()
     if n > r.remaining // 12:  # a record takes at least 12 bytes
         raise FormatError(f"weights section: {n} records cannot fit in {r.remaining} bytes")
+    if layout is not None and n != len(layout):
+        raise FormatError(f"weights section: {n} records, the network has {len(layout)}")
     names: set[str] = set()
     total = 0
     for i in range(n):
@@ -339,6 +344,11 @@ def _records(data: bytes) -> Iterator[tuple[WeightRecord, int, bytes]]:
         if scheme_id not in QUANT_SCHEMES or ndim > MAX_NDIM:
             raise FormatError(f"{r.where()}: scheme id {scheme_id}, {ndim} dims")
         shape = struct.unpack(f"<{ndim}I", r.take(4 * ndim))
+        if layout is not None and (name, shape) != (layout[i][0], tuple(layout[i][1])):
+            raise FormatError(
+                f"{r.where()}: {name!r} of shape {shape}, the network's tensor {i} is "
+                f"{layout[i][0]!r} of shape {tuple(layout[i][1])}"
+            )
         scale = np.frombuffer(r.take(4 * r.u32()), dtype="<f4").astype(np.float32)
         offset = np.frombuffer(r.take(4 * r.u32()), dtype="<f4").astype(np.float32)
         rec = WeightRecord(name, tuple(shape), QUANT_SCHEMES[scheme_id], bits, axis, scale, offset)
@@ -372,14 +382,19 @@ def _records_compact(
     r.expect_end()
 
 
-def unpack_weights(data: bytes) -> list[WeightRecord]:
+def unpack_weights(
+    data: bytes, layout: list[tuple[str, tuple[int, ...]]] | None = None
+) -> list[WeightRecord]:
     """Parse and validate a weights section; symbols come back with the record's shape.
+
+    With ``layout`` (name, shape of each tensor of the network), a record whose name or shape
+    differs from the layout's is refused before its payload is decoded.
 
     Raises:
         FormatError: any inconsistency (TruncatedError when the bytes run out early,
             LimitError above MAX_ELEMENTS / MAX_TOTAL_ELEMENTS).
     """
-    return _decode(_records(data))
+    return _decode(_records(data, layout))
 
 
 def unpack_weights_compact(

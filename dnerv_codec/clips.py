@@ -4,7 +4,7 @@ A video of L frames is cut into clips of T frames (T = 8 in the paper). Clip c c
 [c*T, min((c+1)*T, L)). Its start keyframe is frame c*T and its end keyframe is frame
 min((c+1)*T, L-1): keyframes sit every T frames, neighbouring clips share them, and the last frame
 of a video is always a keyframe. These rules follow the official D-NeRV code (see
-docs/ARCHITECTURE.md and ../shared/reference/dnerv-method.md).
+docs/METHOD.md, "Clips and keyframes").
 
 Numpy only: the encoder, the decoder and the trainer all index frames through this module.
 """
@@ -66,17 +66,32 @@ def keyframe_frames(num_frames: int, clip_length: int = CLIP_LENGTH) -> list[int
     return frames
 
 
+def keyframe_count(num_frames: int, clip_length: int = CLIP_LENGTH) -> int:
+    """``len(keyframe_frames(num_frames, clip_length))``, without building the list."""
+    _check(num_frames, clip_length)
+    return clip_count(num_frames, clip_length) + ((num_frames - 1) % clip_length != 0)
+
+
+def clip_count(num_frames: int, clip_length: int = CLIP_LENGTH) -> int:
+    """Number of clips of a video of ``num_frames`` frames."""
+    _check(num_frames, clip_length)
+    return -(-num_frames // clip_length)
+
+
+def clip_at(num_frames: int, c: int, clip_length: int = CLIP_LENGTH) -> Clip:
+    """Clip ``c`` of a video (0 <= c < :func:`clip_count`), built alone."""
+    if not 0 <= c < clip_count(num_frames, clip_length):
+        raise ValueError(f"clip {c} is outside the {clip_count(num_frames, clip_length)} clips")
+    start = c * clip_length
+    stop = min(start + clip_length, num_frames)
+    key_end = min(start + clip_length, num_frames - 1)
+    # keyframe k is frame kT, and the last frame (when it is no multiple of T) comes after them
+    return Clip(c, start, stop, start, key_end, c, c if key_end == start else c + 1)
+
+
 def clips_of(num_frames: int, clip_length: int = CLIP_LENGTH) -> list[Clip]:
     """All clips of a video of ``num_frames`` frames, in order."""
-    _check(num_frames, clip_length)
-    keys = keyframe_frames(num_frames, clip_length)
-    position = {frame: i for i, frame in enumerate(keys)}
-    clips = []
-    for c, start in enumerate(range(0, num_frames, clip_length)):
-        stop = min(start + clip_length, num_frames)
-        key_end = min(start + clip_length, num_frames - 1)
-        clips.append(Clip(c, start, stop, start, key_end, position[start], position[key_end]))
-    return clips
+    return [clip_at(num_frames, c, clip_length) for c in range(clip_count(num_frames, clip_length))]
 
 
 def clip_inputs(
@@ -106,4 +121,4 @@ def clips_covering(
     if not 0 <= start < stop <= num_frames:
         raise ValueError(f"frame range {start}:{stop} is outside 0:{num_frames}")
     first, last = start // clip_length, (stop - 1) // clip_length
-    return clips_of(num_frames, clip_length)[first : last + 1]
+    return [clip_at(num_frames, c, clip_length) for c in range(first, last + 1)]

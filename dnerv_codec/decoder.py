@@ -11,6 +11,9 @@ normative ``bitstream.weights.dequantize``) and the keyframe codec are all it ne
 
 from __future__ import annotations
 
+import bisect
+import math
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,11 +24,17 @@ import torch
 
 from bitstream import ids
 from bitstream.container import ContainerReader
+from bitstream.errors import LimitError
 from bitstream.keyframes import KeyframeIndex
 from bitstream.meta import read_metadata, validate_metadata
-from bitstream.weights import unpack_weights, unpack_weights_compact, unpack_weights_packed
-from dnerv_codec.clips import clip_inputs, clips_covering, clips_of
-from dnerv_codec.errors import DnervError, FormatError, InputError
+from bitstream.weights import (
+    MAX_TOTAL_ELEMENTS,
+    unpack_weights,
+    unpack_weights_compact,
+    unpack_weights_packed,
+)
+from dnerv_codec.clips import clip_at, clip_count, clip_inputs, clips_covering, keyframe_count
+from dnerv_codec.errors import FormatError, InputError
 from dnerv_codec.geometry import Geometry, from_patches, to_patches
 from dnerv_codec.model import model_from_config
 from dnerv_codec.quant import records_to_state, weight_layout
@@ -39,12 +48,30 @@ WEIGHT_SECTIONS = (SECTION_WEIGHTS, SECTION_WEIGHTS_COMPACT, SECTION_WEIGHTS_PAC
 
 def stored_layout(config: object) -> list[tuple[str, tuple[int, ...]]]:
     """(name, shape) of each stored weight tensor of the network ``config`` describes, sized on
-    the meta device (nothing allocated); FormatError for a bad configuration."""
+    the meta device (nothing allocated); FormatError for a bad configuration or a network of
+    more than ``MAX_TOTAL_ELEMENTS`` weights."""
+    return _network(config)[0]
+
+
+def _network(config: object) -> tuple[list[tuple[str, tuple[int, ...]]], dict]:
+    """The stored layout and the full configuration (defaults filled in) of a network."""
     try:
         with torch.device("meta"):
-            return weight_layout(model_from_config(config))
-    except (DnervError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise FormatError(f"metadata: bad model configuration ({exc})") from None
+            model = model_from_config(config)
+            layout = weight_layout(model)
+    except Exception as exc:  # anything a configuration from a file makes the model raise
+        raise FormatError(f"metadata: bad model configuration ({_brief(exc)})") from None
+    total = sum(math.prod(shape) for _, shape in layout)
+    if total > MAX_TOTAL_ELEMENTS:
+        raise LimitError(
+            f"metadata: the network has {total} weights, more than the limit {MAX_TOTAL_ELEMENTS}"
+        )
+    return layout, model.config
+
+
+def _brief(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 @dataclass(frozen=True)
@@ -70,19 +97,13 @@ def resolve_device(device: str) -> torch.device:
 
 
 def _meta_videos(meta: dict) -> list[VideoInfo]:
-    try:
-        return [
-            VideoInfo(
-                str(v["name"]),
-                int(v["frames"]),
-                int(v["width"]),
-                int(v["height"]),
-                Fraction(int(v["fps_num"]), int(v["fps_den"])),
-            )
-            for v in meta["videos"]
-        ]
-    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
-        raise FormatError(f"metadata section: malformed video list ({exc})") from None
+    """The videos of validated metadata."""
+    return [
+        VideoInfo(
+            v["name"], v["frames"], v["width"], v["height"], Fraction(v["fps_num"], v["fps_den"])
+        )
+        for v in meta["videos"]
+    ]
 
 
 class DnervFile:
@@ -116,20 +137,50 @@ class DnervFile:
         self.half, self.batch = half, batch
         self._reader = ContainerReader(self.path)
         try:
-            self.meta = validate_metadata(read_metadata(self._reader))
-            self.videos = _meta_videos(self.meta)
-            self.clip_length = int(self.meta["clip_length"])
-            self.geometry = Geometry.from_meta(self.meta["geometry"])
-            self._keyframe_index = KeyframeIndex.from_reader(self._reader)
-        except (KeyError, TypeError, ValueError) as exc:
+            self._open()
+        except BaseException:
             self._reader.close()
-            if isinstance(exc, FormatError):
-                raise
-            raise FormatError(f"metadata section: missing or malformed field ({exc})") from None
+            raise
         self._keyframe_weights = keyframe_weights
         self._model: torch.nn.Module | None = None
         self._codec = None
         self._cache: dict[tuple[int, int], np.ndarray] = {}  # (video, first of group) -> frames
+
+    def _open(self) -> None:
+        """Check the whole file against its metadata before anything is decoded: the schema
+        and limits (``bitstream.meta.validate_metadata``), the network it describes (sized on
+        the meta device), the geometry, the keyframe codec and every video's keyframe count."""
+        self.meta = validate_metadata(read_metadata(self._reader))
+        self.videos = _meta_videos(self.meta)
+        self.clip_length = self.meta["clip_length"]
+        self.layout, config = _network(self.meta["model"]["config"])
+        if config["clip_length"] != self.clip_length:
+            raise FormatError(
+                f"metadata: clip_length {self.clip_length} differs from the model's "
+                f"{config['clip_length']}"
+            )
+        geometry = self.meta.get("geometry", {})
+        if not {"patch_h", "patch_w", "mode"} <= set(geometry) or geometry["mode"] != "patches":
+            raise FormatError("metadata: 'geometry' must be patches with patch_h and patch_w")
+        self.geometry = Geometry.from_meta(geometry)  # validated against the model's frame size
+        self._codec_name = _codec_name(self.meta["keyframe"])
+        present = [t for t in WEIGHT_SECTIONS if self._reader.has_section(t)]
+        if len(present) != 1:
+            raise FormatError(
+                f"{self.path.name}: needs exactly one weights section (plain, compact or "
+                f"packed), has {len(present)}"
+            )
+        self._weights_section = present[0]
+        self._keyframe_index = KeyframeIndex.from_reader(self._reader)
+        stored = Counter(e.video for e in self._keyframe_index.entries)
+        for v, info in enumerate(self.videos):
+            need = keyframe_count(info.frames, self.clip_length)
+            if stored.pop(v, 0) != need:
+                raise FormatError(f"keyframes section: video {v} needs {need} keyframes")
+        if stored:
+            raise FormatError(
+                f"keyframes section: keyframes of video {min(stored)}, not in the file"
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -145,16 +196,8 @@ class DnervFile:
     @property
     def model(self) -> torch.nn.Module:
         if self._model is None:
-            config = self.meta["model"].get("config")
-            layout = stored_layout(config)
-            expected = sum(int(np.prod(shape)) for _, shape in layout)
-            records = self._weight_records(layout)
-            stored = sum(int(np.prod(r.shape)) for r in records)
-            if expected != stored:
-                raise FormatError(
-                    f"weights section holds {stored} values, the model needs {expected}"
-                )
-            model = model_from_config(config)
+            records = self._weight_records(self.layout)
+            model = model_from_config(self.meta["model"]["config"])
             try:
                 model.load_state_dict(records_to_state(records))
             except RuntimeError as exc:
@@ -164,19 +207,14 @@ class DnervFile:
         return self._model
 
     def _weight_records(self, layout: list[tuple[str, tuple[int, ...]]]) -> list:
-        """The weight records of the file's one weights section (plain, compact or packed)."""
-        present = [t for t in WEIGHT_SECTIONS if self._reader.has_section(t)]
-        if len(present) != 1:
-            raise FormatError(
-                f"{self.path.name}: needs exactly one weights section (plain, compact or "
-                f"packed), has {len(present)}"
-            )
-        data = self._reader.read_section(present[0])
-        if present[0] == SECTION_WEIGHTS_PACKED:
+        """The weight records of the file's one weights section (plain, compact or packed),
+        each refused before its payload is decoded unless it is the layout's tensor."""
+        data = self._reader.read_section(self._weights_section)
+        if self._weights_section == SECTION_WEIGHTS_PACKED:
             return unpack_weights_packed(data, layout)
-        if present[0] == SECTION_WEIGHTS_COMPACT:
+        if self._weights_section == SECTION_WEIGHTS_COMPACT:
             return unpack_weights_compact(data, layout)
-        return unpack_weights(data)
+        return unpack_weights(data, layout)
 
     @property
     def keyframe_codec(self):
@@ -184,8 +222,8 @@ class DnervFile:
             from dnerv_codec.keyframe import get_codec
 
             kf = self.meta["keyframe"]
-            codec = get_codec(str(kf["name"]), int(kf["quality"]), weights=self._keyframe_weights)
-            codec.check_weights(str(kf.get("weights_digest", "")))
+            codec = get_codec(self._codec_name, kf["quality"], weights=self._keyframe_weights)
+            codec.check_weights(kf.get("weights_digest", ""))
             self._codec = codec
         return self._codec
 
@@ -212,7 +250,13 @@ class DnervFile:
             info = self.videos[video]
             last = min(first + group, self._keyframe_index.count(video))
             data = [self._keyframe_index.get(self._reader, video, k) for k in range(first, last)]
-            frames = self.keyframe_codec.decompress(data, (info.height, info.width))
+            try:
+                frames = self.keyframe_codec.decompress(data, (info.height, info.width))
+            except FormatError as exc:
+                which = (
+                    f"keyframe {first}" if last == first + 1 else f"keyframes {first}..{last - 1}"
+                )
+                raise type(exc)(f"{which} of video {video}: {exc}") from None
             if len(self._cache) >= (4 if group == 1 else 2):  # a clip spans at most 2 groups
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = frames
@@ -278,7 +322,26 @@ class DnervFile:
 
     def num_clips(self, video: str | int) -> int:
         v = self.video_index(video)
-        return len(clips_of(self.videos[v].frames, self.clip_length))
+        return clip_count(self.videos[v].frames, self.clip_length)
+
+
+def _codec_name(keyframe: dict) -> str:
+    """The registered keyframe codec of validated ``keyframe`` metadata, from its id (the name
+    agrees: validate_metadata checked), with its quality in the codec's range."""
+    from dnerv_codec.keyframe import codec_name, quality_range
+
+    try:
+        name = codec_name(keyframe["codec"])
+    except InputError:
+        raise FormatError(
+            f"metadata: keyframe codec id {keyframe['codec']} has no decoder"
+        ) from None
+    lo, hi = quality_range(name)
+    if not lo <= keyframe["quality"] <= hi:
+        raise FormatError(
+            f"metadata: keyframe quality {keyframe['quality']} is outside {lo}..{hi} of {name}"
+        )
+    return name
 
 
 def open(
@@ -346,17 +409,26 @@ def decode(
     written = 0
     with DnervFile(path, device, half, batch, keyframe_weights) as f:
         chosen = [f.video_index(video)] if video is not None else range(len(f.videos))
+        made_outdir = not outdir.exists()
         outdir.mkdir(parents=True, exist_ok=True)
-        for v in chosen:
-            info = f.videos[v]
-            lo, hi = start or 0, info.frames if stop is None else stop
-            writer = open_writer(outdir, info.name, format, info.fps, first=lo + 1, crf=crf)
-            with progress.bar(total=hi - lo, desc=info.name, unit="frame") as bar:
-                for frame in f.frames(v, lo, hi):
-                    writer.write(frame)
-                    written += 1
-                    bar.update(1)
-            writer.close()
+        writers: list = []
+        try:
+            for v in chosen:
+                info = f.videos[v]
+                lo, hi = start or 0, info.frames if stop is None else stop
+                writers.append(open_writer(outdir, info.name, format, info.fps, lo + 1, crf, force))
+                with progress.bar(total=hi - lo, desc=info.name, unit="frame") as bar:
+                    for frame in f.frames(v, lo, hi):
+                        writers[-1].write(frame)
+                        written += 1
+                        bar.update(1)
+                writers[-1].close()
+        except BaseException:  # a failed decode leaves no partial output behind
+            for writer in writers:
+                writer.abort()
+            if made_outdir and not any(outdir.iterdir()):
+                outdir.rmdir()
+            raise
     seconds = time.monotonic() - began
     return {"frames": written, "seconds": seconds, "fps": written / max(seconds, 1e-9)}
 
@@ -372,17 +444,23 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, path: str | Path, device: str = "cpu", **kwargs) -> None:
         self.path, self.device, self.kwargs = Path(path), device, kwargs
         with DnervFile(self.path, device, **kwargs) as f:
-            self.index = [
-                (v, clip) for v, info in enumerate(f.videos) for clip in clips_of(info.frames)
-            ]
+            self.frame_counts = [info.frames for info in f.videos]
+            self.clip_length = f.clip_length
+        self.starts = [0]  # index of each video's first clip, then the total
+        for n in self.frame_counts:
+            self.starts.append(self.starts[-1] + clip_count(n, self.clip_length))
         self._file: DnervFile | None = None
 
     def __len__(self) -> int:
-        return len(self.index)
+        return self.starts[-1]
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"clip {i} of {len(self)}")
+        i %= len(self)
         if self._file is None:
             self._file = DnervFile(self.path, self.device, **self.kwargs)
-        v, clip = self.index[i]
+        v = bisect.bisect_right(self.starts, i) - 1
+        clip = clip_at(self.frame_counts[v], i - self.starts[v], self.clip_length)
         frames = np.stack(list(self._file.frames(v, clip.start, clip.stop)))  # (T, H, W, 3)
         return torch.from_numpy(frames).permute(0, 3, 1, 2), v

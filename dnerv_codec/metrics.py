@@ -95,6 +95,25 @@ def psnr_rgb(ref: np.ndarray, test: np.ndarray) -> float:
     return float(psnr_frames(ref, test).mean())
 
 
+def psnr_spread(per_frame: np.ndarray) -> dict[str, float]:
+    """The worst frame of a clip and how far it falls below the mean, from per-frame PSNRs.
+
+    Args:
+        per_frame: PSNR of each frame (:func:`psnr_frames`), at least one.
+
+    Returns:
+        ``{"psnr-rgb-worst": min, "psnr-rgb-spread": mean - min}`` in dB.
+
+    >>> psnr_spread(np.array([30.0, 34.0, 35.0]))
+    {'psnr-rgb-worst': 30.0, 'psnr-rgb-spread': 3.0}
+    """
+    values = np.asarray(per_frame, dtype=np.float64)
+    if values.size == 0:
+        raise InputError("no frames: the PSNR spread needs at least one")
+    worst = float(values.min())
+    return {"psnr-rgb-worst": worst, "psnr-rgb-spread": float(values.mean()) - worst}
+
+
 def rgb_to_yuv_bt709(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Convert RGB frames to BT.709 Y, Cb, Cr planes, **full range**, as float32 on a 0..255 scale.
 

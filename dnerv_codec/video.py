@@ -22,6 +22,8 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
+from bitstream.container import MAGIC
+from bitstream.meta import MAX_NAME_BYTES, MAX_SIDE, safe_name
 from dnerv_codec.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -118,7 +120,10 @@ def read_video(path: str | Path, max_frames: int | None = None, name: str | None
         InputError: unreadable file, no video stream, or no frames.
     """
     path = Path(path)
+    _refuse_container(path)
     width, height, fps = probe(path)
+    if not (width <= MAX_SIDE and height <= MAX_SIDE):
+        raise InputError(f"{path} is {width}x{height}; frames up to {MAX_SIDE}x{MAX_SIDE} fit")
     out_args = {"format": "rawvideo", "pix_fmt": "rgb24", "map": "0:v:0", "fps_mode": "passthrough"}
     if max_frames is not None:
         if max_frames < 1:
@@ -179,8 +184,10 @@ def read_inputs(inputs: Sequence[str | Path | Video], max_frames: int | None = N
     """Read what a user named on the command line into a video set.
 
     Each input is a video file, a folder of frames (one video), a folder of video files
-    (each one a video of the set), or an already decoded :class:`Video`. Names are made unique
-    by suffixing ``-2``, ``-3``...
+    (each one a video of the set), or an already decoded :class:`Video`. A video's name is a
+    label made from its file or folder name (``bitstream.meta.safe_name``: no ``/``, ``\\``,
+    ``:`` or control characters); names are made unique by suffixing ``-2``, ``-3``...
+    A .dnerv file given as an input is refused.
 
     Raises:
         InputError: a path is missing, unreadable, or holds nothing usable.
@@ -193,6 +200,19 @@ def iter_inputs(
 ) -> Iterator[Video]:
     """:func:`read_inputs` one video at a time (a set larger than memory streams through)."""
     return _unique_names(_iter_videos(inputs, max_frames))
+
+
+def _refuse_container(path: Path) -> None:
+    """A .dnerv file is not a video: say so (found by its magic number, whatever its suffix)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(MAGIC))
+    except OSError:
+        return  # ffmpeg reports what is wrong with it
+    if head == MAGIC:
+        raise InputError(
+            f"{path} is a .dnerv file, not a video; decode it first (dnerv decode {path} OUTDIR)"
+        )
 
 
 def _iter_videos(inputs: Sequence[str | Path | Video], max_frames: int | None) -> Iterator[Video]:
@@ -217,10 +237,18 @@ def _iter_videos(inputs: Sequence[str | Path | Video], max_frames: int | None) -
 
 
 def _unique_names(videos: Iterable[Video]) -> Iterator[Video]:
+    """Give every video a name a reader accepts (``bitstream.meta.safe_name``: a label made
+    from the file name, never a path) that no other video of the set has."""
     seen: dict[str, int] = {}
+    taken: set[str] = set()
     for video in videos:
-        count = seen.get(video.name, 0) + 1
-        seen[video.name] = count
-        if count > 1:
-            video.name = f"{video.name}-{count}"
+        base = safe_name(video.name)
+        name, count = base, seen.get(base, 0)
+        while name in taken:
+            count += 1
+            suffix = f"-{count + 1}"
+            name = safe_name(base, MAX_NAME_BYTES - len(suffix)) + suffix
+        seen[base] = count
+        taken.add(name)
+        video.name = name
         yield video

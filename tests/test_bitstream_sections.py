@@ -435,3 +435,72 @@ def test_deflated_metadata_round_trips_smaller_and_refuses_damage(monkeypatch):
     monkeypatch.setattr(meta_module, "MAX_BYTES", 64)  # refused while inflating
     with pytest.raises(LimitError):
         inflate_meta(bomb)
+
+
+# -- the metadata validator ---------------------------------------------------------------------
+def _metadata_checked(data: bytes) -> dict:
+    return validate_metadata(decode_meta(data))
+
+
+def test_fuzz_metadata_validator_raises_only_dnerv_errors():
+    """Damaged metadata bytes (valid CRC) through the parser and the validator together."""
+    meta = sample_metadata(16)
+    parsers = {
+        1: _metadata_checked,
+        6: lambda data: validate_metadata(inflate_meta(data)),
+    }
+    sections = {1: encode_meta(meta), 6: deflate_meta(meta)}
+    assert _fuzz(parsers, sections, seed=11, rounds=2000) > 600
+
+
+def _paths(value, prefix=()):
+    """Every (path of keys and indices) inside a metadata value, the value's own included."""
+    yield prefix
+    if isinstance(value, (dict, list)):
+        for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+            yield from _paths(item, (*prefix, key))
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_metadata_validator_takes_any_value_anywhere(data):
+    """Any value put anywhere in valid metadata is accepted or refused with a FormatError
+    (never another exception): the schema check is total."""
+    meta = sample_metadata()
+    meta["geometry"] = {"mode": "patches", "patch_h": 192, "patch_w": 320}
+    meta["model"]["config"].update(frame_size=[192, 320], clip_length=8, expansion=2.0)
+    meta["model"]["config"].update(mean=[0.5, 0.5, 0.5], rgb_skip=True)
+    validate_metadata(meta)
+    path = data.draw(st.sampled_from(list(_paths(meta))[1:]))
+    target = meta
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = data.draw(_values | st.integers(-(2**63), 2**63 - 1) | st.floats())
+    try:
+        validate_metadata(decode_meta(encode_meta(meta)))
+    except FormatError:
+        pass
+
+
+def test_metadata_limits_and_names():
+    from bitstream.meta import MAX_ITEMS, name_problem, printable, safe_name
+
+    meta = sample_metadata()
+    cases = {
+        "frames": dict(meta, videos=[dict(meta["videos"][0], frames=2**30)]),
+        "clip_length": dict(meta, clip_length=2**40),
+        "codec id 1 is png": dict(meta, keyframe=dict(meta["keyframe"], name="hevc-intra")),
+        "named": dict(meta, videos=meta["videos"] * 2),
+        "strides": dict(meta, model=dict(meta["model"], config={"strides": [2, 0]})),
+    }
+    for match, value in cases.items():
+        with pytest.raises(FormatError, match=match):
+            validate_metadata(value)
+    with pytest.raises(LimitError, match="values"):
+        decode_meta(encode_meta([0] * MAX_ITEMS + [0]))
+    assert decode_meta(encode_meta([0] * (MAX_ITEMS - 1))) == [0] * (MAX_ITEMS - 1)
+    for bad in ("", ".", "..", "a/b", "a\\b", "c:d", "-x", "a\x00", "\x1b[2J", "x" * 256, "\u2028"):
+        assert name_problem(bad) is not None, bad
+        assert name_problem(safe_name(bad)) is None, bad
+    assert name_problem("bbb_320x180 (2) é") is None and safe_name("bbb") == "bbb"
+    assert printable("a\x1b[2Jb\u202e") == "a\\x1b[2Jb\\u202e"

@@ -27,7 +27,7 @@ from dnerv_codec.model import (
 from dnerv_codec.model.layers import interpolate_content, warp_fuse
 
 # Official counts (train.py sizes at 256x320, T=8, strides [4,2,2,2,2]); official-small is the
-# config measured with the official code in ../shared/reference/official-cpu.md.
+# config measured with the official code (docs/METHOD.md, "The official code on a 2-core CPU").
 OFFICIAL_COUNTS = {
     "uvg-xs": 8_017_893,  # 8.02 M
     "uvg-s": 15_955_472,  # 15.96 M

@@ -209,3 +209,108 @@ def test_json_round_trip_and_png(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(png) as image:
         assert image.format == "PNG" and image.size[0] > 400
+
+
+def test_every_point_carries_its_per_frame_psnr_spread(clip16: Video) -> None:
+    a = Video("a", clip16.frames[:4], clip16.fps)
+    b = Video("b", clip16.frames[4:6], clip16.fps)
+    pa, pb = (rd.evaluate(v, _Posterize(), 3) for v in (a, b))
+    assert len(pa["psnr-rgb-frames"]) == 4
+    assert pa["psnr-rgb-worst"] == min(pa["psnr-rgb-frames"])
+    assert pa["psnr-rgb-spread"] == pytest.approx(pa["psnr-rgb"] - pa["psnr-rgb-worst"])
+    both = rd.evaluate([a, b], _Posterize(), 3)
+    assert both["psnr-rgb-frames"] == pa["psnr-rgb-frames"] + pb["psnr-rgb-frames"]
+    assert both["psnr-rgb-worst"] == min(pa["psnr-rgb-worst"], pb["psnr-rgb-worst"])
+    assert both["psnr-rgb-spread"] == pytest.approx(both["psnr-rgb"] - both["psnr-rgb-worst"])
+    curve = rd.curve(_Posterize(), [pa], [a])
+    assert curve["results"]["psnr-rgb-worst"] == [pa["psnr-rgb-worst"]]
+    table = rd.markdown_report([curve])
+    assert "| worst frame (dB) | mean - worst (dB) |" in table
+
+
+def _small(clip16: Video, n: int = 3) -> Video:
+    return Video("s", np.ascontiguousarray(clip16.frames[:n, 40:104, 100:196]), clip16.fps)
+
+
+def test_keyframe_anchor_is_the_keyframe_codec_on_every_frame(clip16: Video) -> None:
+    from dnerv_codec.keyframe import get_codec
+
+    video = _small(clip16)
+    point = rd.evaluate(video, "x265-kf", 30)
+    data, recon = get_codec("hevc-ra", 52 - 30).compress_with_reconstruction(video.frames)
+    assert point["bytes"] == sum(len(unit) for unit in data)
+    assert point["psnr-rgb"] == pytest.approx(rd.evaluate(video, _Replay(recon), 0)["psnr-rgb"])
+    s = rd.get_codec("x265-kf").settings()
+    assert (s["chroma"], s["tune"], s["gop"], s["config"]) == ("444", "psnr", 32, "randomaccess")
+    assert "keyint=32" in point["encoder_args"] and "-tune psnr" in point["encoder_args"]
+    for bad in (17, 52, 30.0):
+        with pytest.raises(InputError):
+            rd.evaluate(video, "x265-kf", bad)
+    with pytest.raises(InputError, match="no options"):
+        rd.evaluate(video, "x265-kf", 30, preset="slow")
+
+
+class _Replay(rd.Codec):
+    name = "replay"
+
+    def __init__(self, frames: np.ndarray) -> None:
+        self.frames = frames
+
+    def evaluate(self, video: Video, quality, **options) -> dict:
+        return rd.rate_point(self.name, quality, video, self.frames, 1, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "pix_fmt", "args", "metric"),
+    [
+        ("x265-ra444", "yuv444p", "-tune psnr", "psnr-rgb"),
+        ("x264-ld444", "yuv444p", "-tune psnr,zerolatency", "psnr-rgb"),
+        ("x265-ld420", "yuv420p", "bframes=0", "psnr-yuv"),
+    ],
+)
+def test_named_anchors_fix_chroma_and_tune(clip16: Video, name, pix_fmt, args, metric) -> None:
+    video = _small(clip16, 2)
+    curve = rd.rd_curve(video, name, [30], progress=False)
+    point = curve["points"][0]
+    assert curve["name"] == name and point["codec"] == name and point["pix_fmt"] == pix_fmt
+    assert args in point["encoder_args"] and curve["settings"]["anchor"] == name
+    assert rd.fair_metric(curve) == metric
+    assert rd.get_codec(name).label(threads=2) == f"{name} (threads=2)"
+
+
+def test_fair_metric_reads_settings_or_pixel_format() -> None:
+    assert rd.fair_metric({"settings": {"chroma": "444"}}) == "psnr-rgb"
+    assert rd.fair_metric({"settings": {"chroma": "420"}}) == "psnr-yuv"
+    assert rd.fair_metric({"points": [{"pix_fmt": "yuv420p10le"}]}) == "psnr-yuv"
+    assert rd.fair_metric({"name": "dnerv", "results": {}}) == "psnr-rgb"
+
+
+def test_bd_table_names_its_anchor_and_metric() -> None:
+    rgb = {**ANCHOR, "name": "x265-kf", "settings": {"chroma": "444", "preset": "medium"}}
+    yuv = {"name": "x265-ra420", "settings": {"chroma": "420"}}
+    yuv["results"] = {**ANCHOR["results"], "psnr-yuv": ANCHOR["results"]["psnr-rgb"]}
+    test = _curve([0.9 * b for b in ANCHOR["results"]["bpp"]], ANCHOR["results"]["psnr-rgb"])
+    test["results"]["psnr-yuv"] = test["results"]["psnr-rgb"]
+    test["results"]["ms-ssim-rgb"] = [0.9, 0.92, 0.94, 0.96]
+    rgb["results"] = {**rgb["results"], "ms-ssim-rgb": [0.9, 0.92, 0.94, 0.96]}
+    table = rd.report.bd_table(rgb, [rgb, test])
+    assert "BD against **x265-kf** (medium, 4:4:4) in PSNR-RGB" in table
+    assert "| c | -10.00 % |" in table
+    table = rd.report.bd_table(yuv, [yuv, test])
+    assert "in PSNR-YUV" in table and "MS-SSIM" not in table and "| c | -10.00 % |" in table
+
+
+def test_bracket_keeps_the_points_around_a_rate_range() -> None:
+    sweep = _curve([0.01, 0.02, 0.05, 0.1, 0.2, 0.4], [28, 30, 32, 34, 36, 38])
+    assert rd.bracket(sweep, 0.06, 0.12)["results"]["bpp"] == [0.05, 0.1, 0.2]
+    assert rd.bracket(sweep, 0.001, 0.005)["results"]["bpp"] == [0.01]
+    assert rd.bracket(sweep, 0.03, 0.4)["results"]["psnr-rgb"] == [30, 32, 34, 36, 38]
+
+
+def test_ms_ssim_can_be_skipped(clip16: Video) -> None:
+    video = Video("a", clip16.frames[:2], clip16.fps)
+    fast = rd.evaluate(video, _Posterize(), 3, ms_ssim=False)
+    full = rd.evaluate(video, _Posterize(), 3)
+    assert fast["ms-ssim-rgb"] is None and full["ms-ssim-rgb"] > 0.5
+    for key in ("psnr-rgb", "psnr-yuv", "psnr-rgb-worst"):
+        assert fast[key] == pytest.approx(full[key])

@@ -43,8 +43,26 @@ def test_rd_writes_jsons_png_and_table(sample_clip: Path, tmp_path: Path, capsys
     assert len(list((out / "streams").iterdir())) == 5
     assert (out / "rd.png").read_bytes()[:4] == b"\x89PNG"
     table = (out / "rd.md").read_text()
-    assert "BD against **x265 fast lowdelay (crf)**" in table
+    assert (
+        "BD against **x265 fast lowdelay (crf)** (fast, lowdelay, 4:2:0, CRF) in PSNR-YUV" in table
+    )
     assert table.count("| x264 medium lowdelay (crf) |") == 3  # two points + one BD row
+
+
+def test_default_codecs_are_the_444_anchors(sample_clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rd"
+    argv = ["rd", str(sample_clip), "-q", "30,40", "--max-frames", "2", "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    names = {"x265-kf.json", "x265-ra444.json", "x264-ra444.json", "rd.md", "rd.png"}
+    assert {p.name for p in out.iterdir()} == names
+    table = (out / "rd.md").read_text()
+    assert "BD against **x265-kf** (medium, randomaccess, 4:4:4, tune psnr, GOP 32, QP)" in table
+    assert "in PSNR-RGB (pchip" in table and "in PSNR-YUV (pchip" not in table
+    assert "| x265-kf | 40 |" in table and "| worst frame (dB) |" in table
+    anchored = main([*argv, "--codecs", "x265-kf,x264-ld420", "--anchor", "x264-ld420", "--quiet"])
+    table = (out / "rd.md").read_text()
+    assert anchored == 0 and "BD against **x264-ld420**" in table and "in PSNR-YUV (pchip" in table
+    assert "BD against **x265-kf**" not in table
 
 
 def test_unknown_codec_is_one_line(sample_clip: Path, tmp_path: Path, capsys) -> None:
@@ -63,6 +81,8 @@ def test_unknown_codec_is_one_line(sample_clip: Path, tmp_path: Path, capsys) ->
         (["--codecs", "x264", "-o", "x264.preset=warp"], "preset 'warp'"),
         (["--codecs", "x264", "-o", "preset=slow"], "CODEC.NAME=VALUE"),
         (["--codecs", "x264,x264"], "twice"),
+        (["--codecs", "x264", "--anchor", "x265-kf"], "--anchor 'x265-kf' is not in --codecs"),
+        (["--codecs", "x265-kf", "-q", "17"], "QP must be an integer in 18..51"),
     ],
 )
 def test_bad_qualities_and_options_are_one_line(

@@ -29,10 +29,15 @@ import click
     type=click.Path(dir_okay=False),
     help="Weights file of the learned keyframe codec the file was made with.",
 )
-@click.option("--force", is_flag=True, help="Write into an existing non-empty OUTDIR.")
+@click.option(
+    "--force", is_flag=True, help="Write into a non-empty OUTDIR, replacing files of the same name."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def decode(file, outdir, fmt, frame_range, **options) -> None:
-    """Rebuild the frames of FILE into OUTDIR (OUTDIR/<video>/000001.png, ...)."""
+    """Rebuild the frames of FILE into OUTDIR (OUTDIR/<video>/000001.png, ...).
+
+    The whole file is checked before anything is decoded; output goes only inside OUTDIR.
+    """
     from dnerv_codec.decoder import decode as run
 
     result = run(file, outdir, format=fmt, frames=frame_range, **options)

@@ -2,8 +2,9 @@
 
 Shows the videos (frames, resolution, frame rate), the model, the keyframe codec, the bytes of
 every section and the bits per pixel computed from the real file size. Every section's CRC32 is
-checked and every weight record is parsed (its symbols are not decoded).
-Imports no torch.
+checked, the metadata is validated (``bitstream.meta.validate_metadata``) and every weight record
+is parsed (its symbols are not decoded). Text from the file is escaped in the output.
+Imports no torch (except to size the network of a compact or packed weights section).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import click
 from bitstream.container import ContainerReader
 from bitstream.ids import ARCHITECTURES, KEYFRAME_CODECS, SECTION_TYPES, id_of
 from bitstream.keyframes import KeyframeIndex
-from bitstream.meta import read_metadata, validate_metadata
+from bitstream.meta import printable, read_metadata, validate_metadata
 from bitstream.weights import describe_weights, describe_weights_packed
 
 
@@ -69,7 +70,6 @@ def inspect(path: str | Path) -> dict[str, Any]:
     pixels = sum(v["width"] * v["height"] * v["frames"] for v in videos)
     model = meta["model"]
     keyframe = meta["keyframe"]
-    codec_id = keyframe.get("codec")
     return {
         "file": str(path),
         "format_version": f"{version[0]}.{version[1]}",
@@ -80,10 +80,10 @@ def inspect(path: str | Path) -> dict[str, Any]:
         "bpp": size * 8 / pixels,
         "sections": sections,
         "overhead_bytes": size - sum(sections.values()),
-        "keyframe_codec": KEYFRAME_CODECS.get(codec_id, keyframe.get("name", f"id {codec_id}")),
+        "keyframe_codec": KEYFRAME_CODECS[keyframe["codec"]],  # the id decides (validated)
         "keyframe_quality": keyframe.get("quality"),
         "keyframes": keyframes,
-        "model": ARCHITECTURES.get(model.get("arch"), f"id {model.get('arch')}"),
+        "model": ARCHITECTURES[model["arch"]],
         "model_config": model.get("config", {}),
         "quant": meta["quant"],
         "weights": {
@@ -150,8 +150,8 @@ def info(file: Path, as_json: bool, tensors: bool) -> None:
     result = inspect(file)
     if as_json:
         click.echo(json.dumps(_strict(result), indent=2, allow_nan=False))
-    else:
-        click.echo(_text(result, tensors))
+    else:  # names and strings come from the file: escaped before they reach a terminal
+        click.echo("\n".join(printable(line) for line in _text(result, tensors).split("\n")))
 
 
 def _strict(value: object) -> object:

@@ -1,8 +1,12 @@
 """``dnerv rd``: rate-distortion curves of several codecs on the same videos.
 
 Writes into ``--out``: one ``<codec>.json`` per codec (CompressAI's results schema), ``rd.png``
-(PSNR-RGB against bpp) and ``rd.md`` (every rate point, and BD-rate against x265 when x265 is
-among the codecs). Everything is validated before the first encode.
+(PSNR-RGB against bpp) and ``rd.md``: every rate point with its per-frame PSNR spread, then
+BD-rates against the anchors. By default the codecs are the 4:4:4 anchors ``x265-kf``,
+``x265-ra444`` and ``x264-ra444`` (:mod:`dnerv_codec.rd.anchors`); BD-rates in PSNR-RGB are
+against the first 4:4:4 anchor among the codecs (``x265-kf`` first), and a 4:2:0 codec is an
+anchor only in PSNR-YUV. ``--anchor`` names them instead. Everything is validated before the
+first encode.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import click
 
 from dnerv_codec.errors import InputError
 
-ANCHOR = "x265"
+DEFAULT_CODECS = "x265-kf,x265-ra444,x264-ra444"
 
 
 def parse_qualities(values: tuple[str, ...], codecs: list[str]) -> dict[str, list[str] | None]:
@@ -43,6 +47,29 @@ def parse_qualities(values: tuple[str, ...], codecs: list[str]) -> dict[str, lis
     return {codec: own.get(codec, common) for codec in codecs}
 
 
+def default_anchors(curves: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first 4:4:4 anchor (for PSNR-RGB) and the first 4:2:0 codec (for PSNR-YUV).
+
+    Named anchors come first, in the order of :mod:`dnerv_codec.rd.anchors` (``x265-kf``
+    leads), then x265, x264 and the other classical codecs in ``--codecs`` order. dnerv is
+    never an anchor.
+    """
+    from dnerv_codec.rd.anchors import RGB_ANCHORS, YUV_ANCHORS, fair_metric
+    from dnerv_codec.rd.ffmpeg_codecs import FFmpegCodec
+    from dnerv_codec.rd.registry import get_codec
+
+    def classical(name: str) -> bool:
+        adapter = get_codec(name)
+        return isinstance(adapter, FFmpegCodec) or name in (*RGB_ANCHORS, *YUV_ANCHORS)
+
+    order = [n for n in (*RGB_ANCHORS, *YUV_ANCHORS, "x265", "x264") if n in curves]
+    order += [n for n in curves if n not in order and classical(n)]
+    picked: dict[str, dict[str, Any]] = {}
+    for name in order:
+        picked.setdefault(fair_metric(curves[name]), curves[name])
+    return [picked[m] for m in ("psnr-rgb", "psnr-yuv") if m in picked]
+
+
 def parse_options(values: tuple[str, ...], codecs: list[str]) -> dict[str, dict[str, Any]]:
     """``x265.preset=veryslow`` -> ``{"x265": {"preset": "veryslow"}}``.
 
@@ -68,9 +95,17 @@ def parse_options(values: tuple[str, ...], codecs: list[str]) -> dict[str, dict[
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--codecs",
-    default="x264,x265",
+    default=DEFAULT_CODECS,
     show_default=True,
-    help="Comma-separated codec names (x264, x265, vvc, av1, ...).",
+    help="Comma-separated codec names: named anchors (x265-kf, x265-ra444, x264-ld444, "
+    "x265-ra420, ...), x264, x265, vvc, av1, dnerv.",
+)
+@click.option(
+    "--anchor",
+    "anchor_names",
+    default=None,
+    help="Comma-separated codecs to give BD-rates against, each in the metric it is fair for "
+    "(default: the first 4:4:4 anchor in PSNR-RGB, the first 4:2:0 codec in PSNR-YUV).",
 )
 @click.option(
     "--qualities",
@@ -95,6 +130,7 @@ def parse_options(values: tuple[str, ...], codecs: list[str]) -> dict[str, dict[
 def rd(
     inputs: tuple[str, ...],
     codecs: str,
+    anchor_names: str | None,
     qualities: tuple[str, ...],
     options: tuple[str, ...],
     max_frames: int | None,
@@ -106,6 +142,7 @@ def rd(
     from tqdm import tqdm
 
     from dnerv_codec import rd as rdlib
+    from dnerv_codec.rd.anchors import Anchor
     from dnerv_codec.rd.ffmpeg_codecs import FFmpegCodec
     from dnerv_codec.video import read_inputs
 
@@ -115,6 +152,10 @@ def rd(
     if len(set(names)) != len(names):
         raise InputError("--codecs lists a codec twice")
     adapters = {name: rdlib.get_codec(name) for name in names}
+    chosen = [a.strip() for a in (anchor_names or "").split(",") if a.strip()]
+    for name in chosen:
+        if name not in names:
+            raise InputError(f"--anchor {name!r} is not in --codecs")
     per_codec = parse_qualities(qualities, names)
     per_options = parse_options(options, names)
     plan: dict[str, list[Any]] = {}
@@ -128,7 +169,7 @@ def rd(
     out_dir = Path(out)
     if keep_streams:
         for name, adapter in adapters.items():
-            if isinstance(adapter, FFmpegCodec):
+            if isinstance(adapter, FFmpegCodec | Anchor):  # x265-kf keeps no file
                 per_options[name]["bitstream_dir"] = str(out_dir / "streams")
     videos = read_inputs(inputs, max_frames)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -151,9 +192,12 @@ def rd(
     frames = sum(v.num_frames for v in videos)
     header = (
         f"# Rate-distortion: {', '.join(v.name for v in videos)} ({frames} frames)\n\n"
-        "bpp counts the whole output file; PSNR-RGB is the mean of per-frame PSNR on 8-bit RGB.\n"
+        "bpp counts the whole output file; PSNR-RGB is the mean of per-frame PSNR on 8-bit RGB; "
+        "worst frame and mean - worst give the spread of per-frame PSNR-RGB. BD-rates in "
+        "PSNR-RGB are against 4:4:4 anchors only; a 4:2:0 anchor is compared in PSNR-YUV.\n"
     )
-    report = rdlib.markdown_report(results, curves.get(ANCHOR), header)
+    anchors = [curves[n] for n in chosen] if chosen else default_anchors(curves)
+    report = rdlib.markdown_report(results, anchors, header)
     (out_dir / "rd.md").write_text(report)
     if not quiet:
         click.echo(f"wrote {len(results)} curves, rd.png and rd.md to {out_dir}")

@@ -22,9 +22,10 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from bitstream import meta
 from dnerv_codec.errors import DnervError, FormatError, InputError, WeightsError
 
-MAX_SIDE = 16384  # refuse frame sizes beyond this before allocating anything
+MAX_SIDE = meta.MAX_SIDE  # refuse frame sizes beyond the format's limit before allocating
 
 
 class KeyframeCodecError(DnervError, RuntimeError):

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import io
 import subprocess
+import tempfile
+import threading
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -41,6 +44,7 @@ from dnerv_codec.keyframe.base import (
 )
 
 ALIGN = 8
+_BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 MIN_SIDE = 16  # x265 refuses pictures smaller than 16x16
 LOSSY_QUALITIES = (1, 12)
 FINE_QUALITIES = (1, 34)  # hevc-ra: one QP step per quality (QP 51 .. 18)
@@ -61,9 +65,56 @@ def _run(args: list[str], stdin: bytes, what: str, error: type[Exception]) -> by
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
     proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
     if proc.returncode != 0:
-        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise error(f"{what} failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
+        raise error(f"{what} failed: {_last_line(proc.stderr, proc.returncode)}")
     return proc.stdout
+
+
+def _last_line(stderr: bytes, returncode: int) -> str:
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else f"exit {returncode}"
+
+
+def _run_capped(args: list[str], stdin: bytes, what: str, limit: int, timeout: float) -> bytes:
+    """Run the decoder and take at most ``limit`` bytes of its output within ``timeout``
+    seconds: a stream that decodes to more (more pictures than it should hold, larger ones) or
+    takes longer is refused (FormatError) without its output ever being held in memory."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
+        feeder = threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True)
+        expired = threading.Event()
+        timer = threading.Timer(timeout, lambda: (expired.set(), proc.kill()))
+        feeder.start()
+        timer.start()
+        try:
+            out = proc.stdout.read(limit + 1)
+            if len(out) > limit:
+                raise FormatError(
+                    f"{what}: the stream decodes to more than {limit} bytes (more pictures, "
+                    "or larger ones, than the metadata allows)"
+                )
+            returncode = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            feeder.join()
+        if expired.is_set():
+            raise FormatError(f"{what}: gave up after {timeout:.0f} s")
+        if returncode != 0:
+            errors.seek(0)
+            raise FormatError(f"{what} failed: {_last_line(errors.read(4096), returncode)}")
+    return out
+
+
+def _feed(pipe, data: bytes) -> None:
+    try:
+        pipe.write(data)
+        pipe.close()
+    except (BrokenPipeError, OSError, ValueError):  # the decoder stopped reading: it has enough
+        pass
 
 
 class FfmpegIntraCodec(KeyframeCodec):
@@ -109,11 +160,15 @@ class FfmpegIntraCodec(KeyframeCodec):
         uv = color.downsample_420(yuv[:, 1:]).reshape(len(yuv), -1)
         return np.concatenate([y, uv], axis=1).astype(dtype).tobytes()
 
+    def _frame_bytes(self, hp: int, wp: int) -> int:
+        """Bytes of one decoded picture of coded size ``hp`` x ``wp``."""
+        luma = hp * wp
+        return (luma + 2 * (luma if self.chroma == "444" else luma // 4)) * ((self.bits + 7) // 8)
+
     def _from_planes(self, raw: bytes, n: int, hp: int, wp: int) -> np.ndarray:
         dtype = np.dtype("<u2" if self.bits > 8 else "u1")
         luma = hp * wp
-        chroma = luma if self.chroma == "444" else luma // 4
-        per_frame = (luma + 2 * chroma) * dtype.itemsize
+        per_frame = self._frame_bytes(hp, wp)
         if len(raw) != n * per_frame:
             raise FormatError(
                 f"{self.name}: decoded {len(raw)} bytes, expected {n} frames of {hp}x{wp} "
@@ -144,10 +199,14 @@ class FfmpegIntraCodec(KeyframeCodec):
         data = check_data(data)
         h, w = check_size(size)
         hp, wp = _padded_size(h, w)
+        n = len(data)
         args = ["-c:v", self.decoder, "-f", self.muxer, "-i", "pipe:0", "-map", "0:v:0"]
-        args += ["-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
-        raw = _run(args, self.join(data, wp, hp), f"{self.name} decoder", FormatError)
-        rgb = self._from_planes(raw, len(data), hp, wp)
+        # one picture more than asked for, to refuse a stream that holds more (not to use it)
+        args += ["-frames:v", str(n + 1), "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
+        limit = n * self._frame_bytes(hp, wp)  # the pictures asked for, at the size asked for
+        timeout = 30 + n * hp * wp / 1e5  # generous: x265 decodes several 1080p pictures a second
+        raw = _run_capped(args, self.join(data, wp, hp), f"{self.name} decoder", limit, timeout)
+        rgb = self._from_planes(raw, n, hp, wp)
         return np.ascontiguousarray(rgb[:, :h, :w])
 
 
@@ -287,16 +346,21 @@ class PngCodec(KeyframeCodec):
         h, w = check_size(size)
         out = np.empty((len(data), h, w, 3), dtype=np.uint8)
         for i, blob in enumerate(data):
+            # The header's size is checked before any pixel is decoded; Pillow's own
+            # decompression-bomb check (a warning, or an error past twice its limit) is an error.
             try:
-                with Image.open(io.BytesIO(blob), formats=["PNG"]) as img:
-                    if img.size != (w, h) or img.mode != "RGB":
-                        raise FormatError(
-                            f"png keyframe {i} is {img.size[0]}x{img.size[1]} {img.mode}, "
-                            f"expected {w}x{h} RGB"
-                        )
-                    out[i] = np.asarray(img)
-            except (OSError, SyntaxError, ValueError) as exc:
-                if isinstance(exc, FormatError):
-                    raise
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", Image.DecompressionBombWarning)
+                    with Image.open(io.BytesIO(blob), formats=["PNG"]) as img:
+                        if img.size != (w, h) or img.mode != "RGB":
+                            raise FormatError(
+                                f"png keyframe {i} is {img.size[0]}x{img.size[1]} {img.mode}, "
+                                f"expected {w}x{h} RGB"
+                            )
+                        img.load()
+                        out[i] = np.asarray(img)
+            except FormatError:
+                raise
+            except (OSError, SyntaxError, ValueError, *_BOMB) as exc:
                 raise FormatError(f"png keyframe {i} cannot be decoded: {exc}") from None
         return out

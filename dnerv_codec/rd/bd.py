@@ -131,3 +131,25 @@ def bd_psnr(
     Same arguments and NaN rule as :func:`bd_rate`, with the overlap taken over log-rate.
     """
     return _delta(anchor, test, metric, "psnr", min_overlap)
+
+
+def bracket(curve: dict[str, Any], low: float, high: float) -> dict[str, Any]:
+    """``curve`` restricted to the points that cover the rates ``low``..``high``.
+
+    Keeps the points with bpp inside the range and the nearest one on each side of it, so a
+    long anchor sweep is compared with a short test curve over the rates the test spans (the
+    Bjontegaard overlap is measured on what remains). Every list in ``results`` and
+    ``points`` is cut the same way; the rest of the curve is kept.
+    """
+    results = curve["results"]
+    bpp = np.asarray(results["bpp"], dtype=np.float64)
+    order = np.argsort(bpp)
+    below = [i for i in order if bpp[i] < low]
+    above = [i for i in order if bpp[i] > high]
+    keep = [i for i in order if low <= bpp[i] <= high]
+    keep = sorted(set(keep + below[-1:] + above[:1]), key=lambda i: bpp[i])
+    out = dict(curve)
+    out["results"] = {k: [v[i] for i in keep] for k, v in results.items() if isinstance(v, list)}
+    if isinstance(curve.get("points"), list) and len(curve["points"]) == len(bpp):
+        out["points"] = [curve["points"][i] for i in keep]
+    return out

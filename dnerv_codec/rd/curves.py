@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dnerv_codec.errors import InputError
-from dnerv_codec.rd.registry import WITH_VMAF, Codec, get_codec
+from dnerv_codec.rd.registry import WITH_MS_SSIM, WITH_VMAF, Codec, get_codec
 from dnerv_codec.video import Video, read_video
 
 RESULT_KEYS = (
@@ -24,6 +24,8 @@ RESULT_KEYS = (
     "psnr-rgb",
     "psnr-yuv",
     "ms-ssim-rgb",
+    "psnr-rgb-worst",
+    "psnr-rgb-spread",
     "encoding_time",
     "decoding_time",
     "bytes",
@@ -34,6 +36,9 @@ CONVENTIONS = {
     "psnr-rgb": "mean over frames of per-frame PSNR on 8-bit RGB, peak 255, capped at 100 dB",
     "psnr-yuv": "(6Y+U+V)/8 per frame after BT.709 full-range RGB->YUV 4:4:4, mean over frames",
     "ms-ssim-rgb": "pytorch_msssim definition, data_range 255, mean over frames",
+    "psnr-rgb-worst": "the lowest per-frame PSNR-RGB of the video (of the set, for a set)",
+    "psnr-rgb-spread": "psnr-rgb - psnr-rgb-worst: how far the worst frame is below the mean",
+    "psnr-rgb-frames": "every frame's PSNR-RGB, in each point of 'points'",
     "time": "wall-clock seconds of the encoder / decoder processes",
 }
 
@@ -58,6 +63,7 @@ def evaluate(
     *,
     max_frames: int | None = None,
     vmaf: bool = False,
+    ms_ssim: bool = True,
     **options: Any,
 ) -> dict[str, Any]:
     """Encode and decode a video (or a set) at one quality and measure the rate point.
@@ -68,6 +74,7 @@ def evaluate(
         quality: the codec's quality knob (see its ``quality_help``).
         max_frames: keep at most this many frames of each file read here.
         vmaf: also compute VMAF (None if the ffmpeg build cannot).
+        ms_ssim: compute MS-SSIM (False: ``ms-ssim-rgb`` is None; it is the slowest metric).
         options: codec options (``preset``, ``config``, ...).
 
     Returns:
@@ -80,13 +87,14 @@ def evaluate(
     adapter = _as_codec(codec)
     adapter.check(quality, **options)
     videos = _as_videos(video, max_frames)
-    token = WITH_VMAF.set(vmaf)
+    token, ms_token = WITH_VMAF.set(vmaf), WITH_MS_SSIM.set(ms_ssim)
     try:
         if adapter.joint or len(videos) > 1:
             return adapter.evaluate_set(videos, quality, **options)
         return adapter.evaluate(videos[0], quality, **options)
     finally:
         WITH_VMAF.reset(token)
+        WITH_MS_SSIM.reset(ms_token)
 
 
 def curve(

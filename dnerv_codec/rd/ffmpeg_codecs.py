@@ -5,7 +5,8 @@ Every codec gets the same decoded RGB frames the neural codec sees, and is measu
 1. the uint8 RGB frames go to ffmpeg as ``rawvideo rgb24`` over a pipe (frames with an odd
    width or height are first edge-padded to even sizes: 4:2:0 needs them);
 2. ffmpeg converts them to BT.709 limited-range YUV (``scale=out_color_matrix=bt709:
-   out_range=tv:flags=accurate_rnd``; 4:2:0, 8-bit, except VVenC which only takes 10-bit) and
+   out_range=tv:flags=accurate_rnd``; 4:2:0 8-bit by default, 4:4:4 with ``chroma=444`` for
+   x264/x265, 10-bit 4:2:0 for VVenC, which takes nothing else) and
    encodes them into a minimal container: raw Annex B streams for H.264/HEVC/VVC (``.264``,
    ``.265``, ``.266``) and IVF for AV1 (32-byte file header + 12 bytes per frame);
 3. the file is decoded back to rgb24 with the same matrix and ``-fps_mode passthrough``
@@ -63,15 +64,20 @@ class FFmpegCodec(Codec):
 
     Options (all codecs): ``preset``, ``config`` (``lowdelay``/``randomaccess``, aliases
     ``ld``/``ra``), ``rate_control`` (``crf``/``qp`` where supported), ``threads`` (int >= 1),
-    ``intra_period`` (seconds, > 0), and ``bitstream_dir`` (keep each coded file there, named
-    ``<video>_<codec>_<quality><suffix>``; the point's ``bitstream`` key gives its path).
+    ``intra_period`` (seconds, > 0), ``chroma`` (``420``, or ``444`` where :attr:`chromas`
+    allows), ``tune`` (``none``, or ``psnr`` where :attr:`tunes` allows: x264/x265's
+    ``-tune psnr``, which turns off the psycho-visual tools that trade PSNR for looks) and
+    ``bitstream_dir`` (keep each coded file there, named ``<video>_<codec>_<quality><suffix>``;
+    the point's ``bitstream`` key gives its path).
     """
 
     encoder = ""
     muxer = ""
     suffix = ""
     container = ""
-    pix_fmt = "yuv420p"
+    pix_fmt = "yuv420p"  # of chroma=420; chroma=444 swaps 420 for 444 in the name
+    chromas: tuple[str, ...] = ("420",)
+    tunes: tuple[str, ...] = ("none",)
     presets: tuple[str, ...] = ()
     default_preset = ""
     configs: tuple[str, ...] = (LOW_DELAY, RANDOM_ACCESS)
@@ -90,6 +96,7 @@ class FFmpegCodec(Codec):
             InputError: an unknown option or a value outside its choices.
         """
         known = {"preset", "config", "rate_control", "threads", "intra_period", "bitstream_dir"}
+        known |= {"chroma", "tune"}
         unknown = set(options) - known
         if unknown:
             names = ", ".join(sorted(known))
@@ -101,6 +108,10 @@ class FFmpegCodec(Codec):
         _choose(self.name, "preset", preset, self.presets)
         _choose(self.name, "config", config, self.configs)
         _choose(self.name, "rate_control", rate_control, tuple(self.rate_controls))
+        chroma = str(options.get("chroma", "420")).replace(":", "")
+        tune = str(options.get("tune", "none")).lower()
+        _choose(self.name, "chroma", chroma, self.chromas)
+        _choose(self.name, "tune", tune, self.tunes)
         try:
             threads = int(options.get("threads", 1))
             intra_period = float(options.get("intra_period", 10.0))
@@ -114,6 +125,8 @@ class FFmpegCodec(Codec):
             "rate_control": rate_control,
             "threads": threads,
             "intra_period": intra_period,
+            "chroma": chroma,
+            "tune": tune,
         }
 
     def check(self, quality: Any, **options: Any) -> None:
@@ -127,7 +140,13 @@ class FFmpegCodec(Codec):
 
     def label(self, **options: Any) -> str:
         s = self.settings(**options)
-        return f"{self.name} {s['preset']} {s['config']} ({s['rate_control']})"
+        extra = " 444" if s["chroma"] == "444" else ""
+        extra += f" tune {s['tune']}" if s["tune"] != "none" else ""
+        return f"{self.name} {s['preset']} {s['config']}{extra} ({s['rate_control']})"
+
+    def pixel_format(self, s: dict[str, Any]) -> str:
+        """ffmpeg's pixel format of the coded YUV for checked settings ``s``."""
+        return self.pix_fmt.replace("420", "444") if s["chroma"] == "444" else self.pix_fmt
 
     def codec_args(self, quality: int, s: dict[str, Any], fps: float) -> list[str]:
         """Encoder arguments after ``-c:v ENCODER`` for one quality and checked settings."""
@@ -157,7 +176,7 @@ class FFmpegCodec(Codec):
             path = Path(tmp) / f"stream{self.suffix}"
             encode = [ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-f", "rawvideo"]
             encode += ["-pix_fmt", "rgb24", "-s", f"{coded_w}x{coded_h}", "-r", str(video.fps)]
-            encode += ["-i", "pipe:", "-vf", f"{TO_YUV},format={self.pix_fmt}"]
+            encode += ["-i", "pipe:", "-vf", f"{TO_YUV},format={self.pixel_format(s)}"]
             encode += args + COLOR_TAGS + ["-f", self.muxer, str(path)]
             start = time.perf_counter()
             self._run(encode, np.ascontiguousarray(frames).tobytes(), "encode")
@@ -192,7 +211,7 @@ class FFmpegCodec(Codec):
             decoding_time,
             **s,
             container=self.container,
-            pix_fmt=self.pix_fmt,
+            pix_fmt=self.pixel_format(s),
             encoder_args=" ".join(args),
             **extra,
         )
@@ -214,32 +233,45 @@ X26X_PRESETS += ("slow", "slower", "veryslow", "placebo")
 
 
 class X264(FFmpegCodec):
-    """H.264 with libx264: CompressAI's anchor settings in the low-delay configuration."""
+    """H.264 with libx264: CompressAI's anchor settings in the low-delay configuration.
+
+    4:4:4 (``chroma=444``) is coded in the High 4:4:4 Predictive profile, 8-bit.
+    """
 
     name = "x264"
-    description = "H.264 (libx264) through ffmpeg, yuv420p 8-bit, raw Annex B stream"
+    description = "H.264 (libx264) through ffmpeg, 8-bit 4:2:0 (or 4:4:4), raw Annex B stream"
     quality_help = "CRF 0..51 (default), or QP 0..51 with rate_control=qp (0 = lossless)"
     encoder, muxer, suffix, container = "libx264", "h264", ".264", "raw H.264 Annex B"
     presets, default_preset = X26X_PRESETS, "medium"
     rate_controls = {"crf": (0, 51), "qp": (0, 51)}
+    chromas, tunes = ("420", "444"), ("none", "psnr")
 
     def codec_args(self, quality: int, s: dict[str, Any], fps: float) -> list[str]:
         args = ["-preset", s["preset"], f"-{s['rate_control']}", str(quality)]
         args += ["-g", str(round(s["intra_period"] * fps)), "-threads", str(s["threads"])]
+        tunes = [s["tune"]] if s["tune"] != "none" else []
         if s["config"] == LOW_DELAY:
-            args += ["-tune", "zerolatency", "-bf", "0"]
+            args += ["-tune", ",".join([*tunes, "zerolatency"]), "-bf", "0"]
+        elif tunes:
+            args += ["-tune", tunes[0]]
+        if s["chroma"] == "444":
+            args += ["-profile:v", "high444"]
         return args + ["-bsf:v", "filter_units=remove_types=6"]  # drop the user-data SEI
 
 
 class X265(FFmpegCodec):
-    """HEVC with libx265; low delay = ``bframes=0`` as CompressAI's anchor."""
+    """HEVC with libx265; low delay = ``bframes=0`` as CompressAI's anchor.
+
+    4:4:4 (``chroma=444``) is coded in the Main 4:4:4 profile, 8-bit.
+    """
 
     name = "x265"
-    description = "HEVC (libx265) through ffmpeg, yuv420p 8-bit, raw Annex B stream"
+    description = "HEVC (libx265) through ffmpeg, 8-bit 4:2:0 (or 4:4:4), raw Annex B stream"
     quality_help = "CRF 0..51 (default), or QP 0..51 with rate_control=qp"
     encoder, muxer, suffix, container = "libx265", "hevc", ".265", "raw HEVC Annex B"
     presets, default_preset = X26X_PRESETS, "medium"
     rate_controls = {"crf": (0, 51), "qp": (0, 51)}
+    chromas, tunes = ("420", "444"), ("none", "psnr")
 
     def codec_args(self, quality: int, s: dict[str, Any], fps: float) -> list[str]:
         params = f"log-level=error:info=0:pools={s['threads']}"
@@ -247,6 +279,8 @@ class X265(FFmpegCodec):
         if s["config"] == LOW_DELAY:
             params += ":bframes=0"
         args = ["-preset", s["preset"], f"-{s['rate_control']}", str(quality)]
+        if s["tune"] != "none":
+            args += ["-tune", s["tune"]]
         return args + ["-g", str(round(s["intra_period"] * fps)), "-x265-params", params]
 
 

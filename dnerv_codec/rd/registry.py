@@ -25,11 +25,15 @@ from typing import Any
 import numpy as np
 
 from dnerv_codec.errors import InputError
-from dnerv_codec.metrics import quality_metrics, vmaf
+from dnerv_codec.metrics import psnr_frames, psnr_spread, psnr_yuv, quality_metrics, vmaf
 from dnerv_codec.video import Video
 
 WITH_VMAF: contextvars.ContextVar[bool] = contextvars.ContextVar("dnerv_rd_vmaf", default=False)
 """Set (by ``evaluate(..., vmaf=True)``) to make :func:`rate_point` also compute VMAF."""
+WITH_MS_SSIM: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "dnerv_rd_ms_ssim", default=True
+)
+"""Cleared (by ``evaluate(..., ms_ssim=False)``) to skip MS-SSIM, the slowest metric (None)."""
 
 
 class Codec:
@@ -112,9 +116,10 @@ def rate_point(
         extra: more keys to store (settings, file name...).
 
     Returns:
-        ``codec, quality, bpp, psnr-rgb, psnr-yuv, ms-ssim-rgb, encoding_time, decoding_time,
-        bytes, frames, width, height``, ``vmaf`` when :data:`WITH_VMAF` is set (None if the
-        ffmpeg build cannot), and the ``extra`` keys.
+        ``codec, quality, bpp, psnr-rgb, psnr-yuv, ms-ssim-rgb, psnr-rgb-worst,
+        psnr-rgb-spread, psnr-rgb-frames, encoding_time, decoding_time, bytes, frames, width,
+        height`` (the worst frame's PSNR-RGB, the mean minus it, and every frame's), ``vmaf``
+        when :data:`WITH_VMAF` is set (None if the ffmpeg build cannot), and the ``extra`` keys.
 
     Raises:
         InputError: the reconstruction's shape differs from the source.
@@ -124,11 +129,22 @@ def rate_point(
             f"{codec} decoded {reconstruction.shape}, the source is {video.frames.shape}"
         )
     pixels = video.num_frames * video.width * video.height
+    per_frame = psnr_frames(video.frames, reconstruction)
     point: dict[str, Any] = {
         "codec": codec,
         "quality": quality,
         "bpp": nbytes * 8.0 / pixels,
-        **quality_metrics(video.frames, reconstruction),
+        **(
+            quality_metrics(video.frames, reconstruction)
+            if WITH_MS_SSIM.get()
+            else {
+                "psnr-rgb": float(per_frame.mean()),
+                "psnr-yuv": psnr_yuv(video.frames, reconstruction),
+                "ms-ssim-rgb": None,
+            }
+        ),
+        **psnr_spread(per_frame),
+        "psnr-rgb-frames": [float(p) for p in per_frame],
         "encoding_time": float(encoding_time),
         "decoding_time": float(decoding_time),
         "bytes": int(nbytes),
@@ -149,7 +165,8 @@ def combine(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Merge the rate points of several videos (same codec and quality) into one.
 
     bpp is the total bits over the total pixels; metrics are frame-weighted means (so PSNR stays
-    the mean over all frames of per-frame PSNR); bytes, frames and times are summed. Width and
+    the mean over all frames of per-frame PSNR); bytes, frames and times are summed; the per-frame
+    PSNRs are concatenated and the worst frame and spread taken over all of them. Width and
     height are kept when all videos share them, else None.
     """
     if len(points) == 1:
@@ -163,6 +180,9 @@ def combine(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for key in ("psnr-rgb", "psnr-yuv", "ms-ssim-rgb", "vmaf"):
         if all(key in p and p[key] is not None for p in points):
             out[key] = float(np.average([p[key] for p in points], weights=frames))
+    if all("psnr-rgb-frames" in p for p in points):
+        out["psnr-rgb-frames"] = [q for p in points for q in p["psnr-rgb-frames"]]
+        out.update(psnr_spread(np.array(out["psnr-rgb-frames"])))
     for key in ("width", "height"):
         if len({p[key] for p in points}) > 1:
             out[key] = None
@@ -181,6 +201,25 @@ BUILTIN_CODECS: dict[str, str] = {
     "av1": "dnerv_codec.rd.ffmpeg_codecs:AV1",
     "dnerv": "dnerv_codec.rd.dnerv_adapter:DnervCodec",
 }
+# The named anchors (dnerv_codec.rd.anchors): x264/x265 with fixed options, and x265-kf.
+BUILTIN_CODECS.update(
+    {
+        name: "dnerv_codec.rd.anchors:" + name.upper().replace("-", "_")
+        for name in (
+            "x265-kf",
+            "x265-ra444",
+            "x265-ra444-veryslow",
+            "x265-ld444",
+            "x264-ra444",
+            "x264-ra444-veryslow",
+            "x264-ld444",
+            "x265-ra420",
+            "x265-ld420",
+            "x264-ra420",
+            "x264-ld420",
+        )
+    }
+)
 
 
 def register_codec(name: str, adapter: Codec | str) -> None:
