@@ -320,10 +320,6 @@ class DnervFile:
                     frame = frames[f - clip.start]
                     yield torch.from_numpy(frame) if as_tensor else frame
 
-    def num_clips(self, video: str | int) -> int:
-        v = self.video_index(video)
-        return clip_count(self.videos[v].frames, self.clip_length)
-
 
 def _codec_name(keyframe: dict) -> str:
     """The registered keyframe codec of validated ``keyframe`` metadata, from its id (the name

@@ -24,11 +24,12 @@ import torch
 
 from bitstream.container import write_container
 from bitstream.keyframes import pack_keyframes
+from bitstream.meta import validate_metadata
 from dnerv_codec import distributed, framecache, quant, ratecontrol
 from dnerv_codec.checkpoint import Checkpoint
 from dnerv_codec.clips import CLIP_LENGTH
 from dnerv_codec.errors import InputError, OutputExistsError
-from dnerv_codec.geometry import Geometry, choose_geometry, to_patches
+from dnerv_codec.geometry import Geometry, choose_geometry
 from dnerv_codec.model import build_model, required_multiple
 from dnerv_codec.progress import Progress
 from dnerv_codec.video import Video
@@ -106,7 +107,7 @@ def prepare(inputs, output: Path, opts: EncodeOptions, dist, progress: Progress)
             "rate control (the default, or --target-bpp, --target-size, --quality) runs in one "
             "process: under torchrun name a --preset"
         )
-    videos = distributed.read_videos(inputs, opts.max_frames, opts.cache_dir, dist)
+    videos, scratch = _read_videos(inputs, output, opts, dist)
     # The model's default clip length is the paper's 8; only another length is an override.
     overrides = {} if opts.clip_length == CLIP_LENGTH else {"clip_length": opts.clip_length}
     preset, plan = opts.preset, None
@@ -137,12 +138,14 @@ def prepare(inputs, output: Path, opts: EncodeOptions, dist, progress: Progress)
             k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()
         }
     ckpt = dist.on_main(lambda: _open_checkpoint(opts, run_identity))  # rank 0 alone writes it
-    streams, decoded = distributed.keyframes(videos, codec, ckpt, progress, dist, model.T)
-    # One training stream per video and patch position.
+    streams, decoded = distributed.keyframes(
+        videos, codec, ckpt, progress, dist, model.T, scratch=scratch
+    )
+    # One training stream per video and patch position (read lazily from memory maps).
     frame_streams, key_streams = [], []
     for video, keys in zip(videos, decoded, strict=True):
         frame_streams.extend(framecache.patch_streams(video.frames, geometry))
-        key_streams.extend(torch.from_numpy(p) for p in to_patches(keys, geometry))
+        key_streams.extend(framecache.patch_streams(keys, geometry))
     trainer = make_trainer(model, (frame_streams, key_streams), opts, dist.device, opts.epochs)
     resume = opts.resume and ckpt is not None and ckpt.exists
     state = dist.on_main(lambda: ckpt.load_trainer() if resume else None, share=True)
@@ -236,6 +239,8 @@ def write_and_verify(
 ) -> tuple[int, Verified | None]:
     """Write the file (rank 0, atomically) and, with ``verify``, decode it and measure it
     against the source frames."""
+    # a file no reader would open is never written
+    validate_metadata(assembly.description.meta(landed.bits, landed.prune))
     sections = assembly.sections(landed.weights, landed.bits, landed.prune)
     size = dist.on_main(lambda: write_container(output, sections, overwrite=opts.force), share=True)
     quality = None
@@ -288,6 +293,18 @@ def _check_output(output: Path, force: bool) -> None:
     parent = output.parent if str(output.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"cannot write {output}: folder {parent} does not exist")
+
+
+def _read_videos(inputs: list, output: Path, opts: EncodeOptions, dist):
+    """The video set, memory-mapped from a frame cache: ``--cache-dir``'s (shared by the
+    processes of a distributed run), or by default a transient one beside the output, so that
+    memory does not grow with the videos' length; and the folder for other transient memory
+    maps (the decoded keyframes) in that default case, else None. Decoded videos handed in stay
+    in memory."""
+    if opts.cache_dir is not None or dist.active or any(isinstance(i, Video) for i in inputs):
+        return distributed.read_videos(inputs, opts.max_frames, opts.cache_dir, dist), None
+    parent = output.parent if str(output.parent) else Path(".")
+    return framecache.load_transient(inputs, opts.max_frames, parent), parent
 
 
 def _norm_stats(videos: list[Video]) -> tuple[list[float], list[float]]:

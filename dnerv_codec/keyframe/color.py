@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 
 _FRAC = 16  # fractional bits of the fixed-point coefficients
-_ONE = 1 << _FRAC
 
 # Forward matrix rows (Y', Cb, Cr), each scaled by 2^16; the Y' row sums to 2^16, chroma rows to 0.
 _FWD = np.array(

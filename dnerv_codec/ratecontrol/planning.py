@@ -79,8 +79,8 @@ class KeyframeSizes:
         codec = get_codec(self.codec_name, quality, weights=self.weights)
         total = 0
         for video in self.videos:
-            frames = video.frames[keyframe_frames(video.num_frames, self.clip_length)]
-            total += sum(len(d) for d in codec.compress_with_reconstruction(frames)[0])
+            indices = keyframe_frames(video.num_frames, self.clip_length)
+            total += sum(len(d) for d in codec.compress_in_chunks(video.frames, indices))
         return total
 
     def best_quality(self, lo: int, hi: int, budget: int) -> int:
