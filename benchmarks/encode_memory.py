@@ -11,8 +11,10 @@ longer clip than the repository holds), then encoded by ``dnerv encode`` in a fr
 (rate control at its default rate, ``--time-budget`` seconds of training; ``--keyframe-quality``
 fixes the keyframe quality so that the benchmark does not spend its time in the keyframe
 bisection, which does not change what is held in memory) and decoded by ``dnerv decode`` to
-y4m. Printed per length: the raw size of the frames, the peak resident memory (ru_maxrss of
-the process and what it waited for) of the encoder and of the decoder, and their times.
+y4m. Printed per length: the raw size of the frames, the peak resident memory of the encoder and
+of the decoder (sampled from /proc every 0.1 s: all resident pages, the process's own memory,
+and the pages of memory-mapped files such as the frame cache, which the kernel drops under
+pressure), and their times.
 Written as JSON to ``--out`` (default benchmarks/results/encode_memory.json).
 """
 
@@ -25,6 +27,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,13 +38,6 @@ from dnerv_codec.video import ffmpeg_exe, read_video
 
 SOURCE = REPO / "data" / "bbb_640x360_32f.mp4"
 SIZE = (1280, 720)
-
-# Runs a command and prints the peak resident memory (kB) of what it waited for.
-_MEASURE = (
-    "import resource, subprocess, sys, time; t = time.monotonic(); "
-    "code = subprocess.run(sys.argv[1:]).returncode; "
-    "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.monotonic() - t)"
-)
 
 
 def make_clip(path: Path, frames: int) -> None:
@@ -71,15 +67,40 @@ def make_clip(path: Path, frames: int) -> None:
         raise SystemExit("ffmpeg failed to write the test clip")
 
 
-def measure(command: list[str]) -> tuple[int, float, float]:
-    """(exit code, peak RSS in MiB, seconds) of ``command`` run in a fresh process."""
-    out = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *command], capture_output=True, text=True, check=False
-    )
-    code, kib, seconds = out.stdout.split()[-3:]
-    if int(code) != 0:
-        sys.stderr.write(out.stderr)
-    return int(code), int(kib) / 1024, float(seconds)
+def _status(pid: int) -> dict[str, int]:
+    """VmRSS, RssAnon and RssFile of a process, in kB (Linux /proc)."""
+    values = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile"):
+                values[key] = int(rest.split()[0])
+    except (OSError, ValueError):
+        pass
+    return values
+
+
+def measure(command: list[str]) -> dict[str, float]:
+    """Run ``command``; its exit code, seconds and peak memory in MiB, sampled every 0.1 s:
+    ``rss`` (all resident pages), ``anon`` (its own memory) and ``file`` (pages of mapped files,
+    such as the frame cache: the kernel's to drop, not the process's to hold)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
+    while proc.poll() is None:
+        for key, value in _status(proc.pid).items():
+            peak[key] = max(peak[key], value)
+        time.sleep(0.1)
+    err = proc.stderr.read()
+    if proc.returncode != 0:
+        sys.stderr.write(err)
+    return {
+        "code": proc.returncode,
+        "seconds": time.monotonic() - start,
+        "rss": peak["VmRSS"] / 1024,
+        "anon": peak["RssAnon"] / 1024,
+        "file": peak["RssFile"] / 1024,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,24 +115,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
           f"{os.cpu_count()} CPUs; {SIZE[0]}x{SIZE[1]}, --time-budget {args.budget:g}, "
           f"--keyframe-quality {args.keyframe_quality}\n")  # fmt: skip
-    print("| frames | raw frames | encoder peak RSS | encode | decoder peak RSS | decode |")
+    print("| frames | raw frames | encoder peak RSS (own / mapped files) | encode | "
+          "decoder peak RSS (own) | decode |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|", flush=True)
     with tempfile.TemporaryDirectory(prefix="dnerv-memory-") as tmp:
         for n in args.frames:
             clip, out = Path(tmp) / f"clip{n}.mp4", Path(tmp) / f"clip{n}.dnerv"
             make_clip(clip, n)
             raw = n * SIZE[0] * SIZE[1] * 3 / 2**20
-            code, enc_rss, enc_s = measure(
+            enc = measure(
                 [*dnerv, "encode", str(clip), str(out), "--time-budget", str(args.budget),
                  "--keyframe-quality", str(args.keyframe_quality), "--quiet", "--force"]
             )  # fmt: skip
-            if code != 0:
+            if enc["code"] != 0:
                 raise SystemExit(f"encode of {n} frames failed")
             frames_dir = Path(tmp) / f"frames{n}"
-            code, dec_rss, dec_s = measure(
+            dec = measure(
                 [*dnerv, "decode", str(out), str(frames_dir), "--format", "y4m", "--quiet"]
             )
-            if code != 0:
+            if dec["code"] != 0:
                 raise SystemExit(f"decode of {n} frames failed")
             for f in frames_dir.rglob("*"):
                 if f.is_file():
@@ -120,14 +142,14 @@ def main(argv: list[str] | None = None) -> int:
             row = {
                 "frames": n,
                 "raw_mib": round(raw, 1),
-                "encoder_peak_mib": round(enc_rss, 1),
-                "encode_seconds": round(enc_s, 1),
-                "decoder_peak_mib": round(dec_rss, 1),
-                "decode_seconds": round(dec_s, 1),
+                "file_bytes": out.stat().st_size,
+                **{f"encoder_{k}": round(v, 1) for k, v in enc.items() if k != "code"},
+                **{f"decoder_{k}": round(v, 1) for k, v in dec.items() if k != "code"},
             }
             rows.append(row)
-            print(f"| {n} | {raw:,.0f} MiB | {enc_rss:,.0f} MiB | {enc_s:.0f} s | "
-                  f"{dec_rss:,.0f} MiB | {dec_s:.0f} s |", flush=True)  # fmt: skip
+            print(f"| {n} | {raw:,.0f} MiB | {enc['rss']:,.0f} MiB ({enc['anon']:,.0f} / "
+                  f"{enc['file']:,.0f}) | {enc['seconds']:.0f} s | {dec['rss']:,.0f} MiB "
+                  f"({dec['anon']:,.0f}) | {dec['seconds']:.0f} s |", flush=True)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     result = {
         "benchmark": "encode_memory",

@@ -63,3 +63,19 @@ def test_the_transient_frame_cache_leaves_nothing_behind(sample_clip, tmp_path):
     assert report.frame_psnr["min"] <= report.psnr
     assert report.frame_psnr["mean_minus_min"] == round(report.psnr - report.frame_psnr["min"], 3)
     assert 0 <= report.frame_psnr["frame"] < 9 and report.frame_psnr["video"] == "bbb_320x180_64f"
+
+
+def test_speed_sets_the_training_budget_from_the_size():
+    import pytest
+
+    from dnerv_codec.encoder import EncodeOptions
+    from dnerv_codec.encoder.options import speed_budget
+    from dnerv_codec.errors import InputError
+
+    pixels_720p_132 = 132 * 1280 * 720  # 121.6 megapixels
+    assert speed_budget("medium", pixels_720p_132) == pytest.approx(4 * 121.6512)
+    assert speed_budget("fast", pixels_720p_132) < speed_budget("slow", pixels_720p_132)
+    assert speed_budget("medium", 64 * 320 * 180) == 120.0  # small clips get the least
+    assert speed_budget("none", pixels_720p_132) is None
+    with pytest.raises(InputError, match="--speed"):
+        EncodeOptions(speed="ludicrous").validate()

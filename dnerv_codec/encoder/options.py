@@ -12,6 +12,21 @@ from dnerv_codec.model import get_preset
 from dnerv_codec.ratecontrol import DEFAULT, RateControlConfig
 
 OFFICIAL_LR, OFFICIAL_BATCH = 5e-4, 2
+# --speed: seconds of training per megapixel of video (all frames of the set), and at least;
+# the time it takes is then the video's size times a constant, like an x264 preset's. "none":
+# no budget, --epochs alone.
+SPEEDS = {"fast": (1.0, 30.0), "medium": (4.0, 120.0), "slow": (16.0, 600.0), "none": None}
+
+
+def speed_budget(speed: str, pixels: int) -> float | None:
+    """The training budget in seconds that ``--speed`` gives a set of ``pixels`` pixels."""
+    rate = SPEEDS[speed]
+    if rate is None:
+        return None
+    per_megapixel, least = rate
+    return max(least, per_megapixel * pixels / 1e6)
+
+
 DEFAULT_RATE_QUALITY = 6.0  # `dnerv encode IN OUT` alone: --quality 6 (0.155 bpp)
 
 
@@ -22,6 +37,7 @@ class EncodeOptions:
     preset: str | None = None  # a fixed network; None: rate control (DEFAULT_RATE_QUALITY)
     epochs: int = 60
     time_budget: float | None = None  # seconds of training; stops with the best state so far
+    speed: str = "medium"  # without time_budget, the budget per megapixel (SPEEDS)
     batch_size: int | None = None  # clips per step; None: the preset's (else the official 2)
     lr: float | None = None  # peak learning rate; None: the preset's (else the official 5e-4)
     loss: str = "uvg"
@@ -90,6 +106,7 @@ class EncodeOptions:
         checks = [
             (self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
             (self.time_budget is None or self.time_budget > 0, "--time-budget must be positive"),
+            (self.speed in SPEEDS, f"--speed must be one of {', '.join(SPEEDS)}"),
             (self.batch_size is None or self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.lr is None or self.lr > 0, f"--lr must be positive, got {self.lr}"),
             (

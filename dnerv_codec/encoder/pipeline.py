@@ -35,7 +35,7 @@ from dnerv_codec.progress import Progress
 from dnerv_codec.video import Video
 
 from .fitting import make_trainer, prune_and_finetune, quantisation_aware_finetune, train
-from .options import EncodeOptions, EncodeReport
+from .options import EncodeOptions, EncodeReport, speed_budget
 from .sections import FileAssembly, FileDescription, WeightsSection
 
 
@@ -108,6 +108,14 @@ def prepare(inputs, output: Path, opts: EncodeOptions, dist, progress: Progress)
             "process: under torchrun name a --preset"
         )
     videos, scratch = _read_videos(inputs, output, opts, dist)
+    if opts.time_budget is None:  # --speed sets it from the size of the set
+        pixels = sum(v.num_frames * v.width * v.height for v in videos)
+        opts.time_budget = speed_budget(opts.speed, pixels)
+        if opts.time_budget is not None:
+            progress.write(
+                f"--speed {opts.speed}: up to {opts.time_budget:,.0f} s of training for "
+                f"{pixels / 1e6:,.1f} megapixels (--time-budget or --speed sets it)"
+            )
     # The model's default clip length is the paper's 8; only another length is an override.
     overrides = {} if opts.clip_length == CLIP_LENGTH else {"clip_length": opts.clip_length}
     preset, plan = opts.preset, None
