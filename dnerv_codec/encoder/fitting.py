@@ -224,8 +224,10 @@ def quantisation_aware_finetune(
         fake_quant=fake_quant,
     )
 
-    def past_deadline() -> bool:
-        return deadline is not None and time.monotonic() >= deadline
+    def past_deadline() -> bool:  # rank 0 decides for every process
+        return deadline is not None and distributed.current().main_decides(
+            time.monotonic() >= deadline
+        )
 
     for _ in range(epochs):
         if past_deadline():

@@ -102,11 +102,8 @@ def prepare(inputs, output: Path, opts: EncodeOptions, dist, progress: Progress)
     codec = get_codec(
         opts.keyframe_codec, opts.keyframe_quality or 1, weights=opts.keyframe_weights
     )
-    if opts.rate_controlled and dist.active:
-        raise InputError(
-            "rate control (the default, or --target-bpp, --target-size, --quality) runs in one "
-            "process: under torchrun name a --preset"
-        )
+    if opts.rate_controlled and dist.active and opts.batch_size < dist.world:
+        opts.batch_size = dist.world  # the compact family trains one clip a step per process
     videos, scratch = _read_videos(inputs, output, opts, dist)
     if opts.time_budget is None:  # --speed sets it from the size of the set
         pixels = sum(v.num_frames * v.width * v.height for v in videos)
@@ -120,7 +117,7 @@ def prepare(inputs, output: Path, opts: EncodeOptions, dist, progress: Progress)
     overrides = {} if opts.clip_length == CLIP_LENGTH else {"clip_length": opts.clip_length}
     preset, plan = opts.preset, None
     if opts.rate_controlled:
-        plan = _plan(videos, opts, progress)
+        plan = dist.on_main(lambda: _plan(videos, opts, progress), share=True)  # rank 0 plans
         preset, overrides = opts.rate_control.preset, plan.overrides
         codec = get_codec(opts.keyframe_codec, plan.keyframe_quality, weights=opts.keyframe_weights)
     multiple = required_multiple(overrides.get("strides", preset))
@@ -189,11 +186,16 @@ def land(
         return Landed(quant.pack_records(records), bits, prune, None)
     config, plan, trainer = opts.rate_control, prep.plan, prep.trainer
 
-    def landing() -> ratecontrol.Landing:
-        found = ratecontrol.land(prep.model, plan.target, assembly.size, evaluate, config)
-        if found.psnr is None:  # land scores only when it has more than one candidate
-            found.psnr = evaluate(found.bits, found.prune)
-        return found
+    def landing(scored: bool = True) -> ratecontrol.Landing:
+        """Rank 0 lands (the others get its landing): the weights are the same on every rank."""
+
+        def land_here() -> ratecontrol.Landing:
+            found = ratecontrol.land(prep.model, plan.target, assembly.size, evaluate, config)
+            if scored and found.psnr is None:  # land scores only with several candidates
+                found.psnr = evaluate(found.bits, found.prune)
+            return found
+
+        return distributed.current().on_main(land_here, share=True)
 
     def evaluate(bits: int, prune: float) -> float:
         return ratecontrol.evaluate_quantised(trainer, bits, prune, config.min_per_channel)
@@ -224,7 +226,7 @@ def land(
             "kept": kept,
         }
     else:
-        chosen = ratecontrol.land(prep.model, plan.target, assembly.size, evaluate, config)
+        chosen = landing(scored=False)
         qat_report = None
     progress.write(
         f"rate control: {chosen.bits}-bit weights, {chosen.prune:.1%} pruned -> "
