@@ -12,7 +12,8 @@ different rates with the same code path. Anchors: every JSON in ``--baselines`` 
 clip folder of ``benchmarks/stress_rd.py`` works too, its dnerv files skipped), the named
 anchors first (x265-kf leads). Each is compared in the metric it is fair for
 (``dnerv_codec.rd.anchors.fair_metric``): PSNR-RGB against 4:4:4 anchors, PSNR-YUV against
-4:2:0 ones.
+4:2:0 ones. Each anchor is first cut to the points that bracket the test's rates
+(``dnerv_codec.rd.bd.bracket``), so a long sweep is compared over the rates the test spans.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import argparse
 import json
 import warnings
 from pathlib import Path
+
+import numpy as np
 
 from dnerv_codec.rd import bd
 from dnerv_codec.rd.anchors import RGB_ANCHORS, YUV_ANCHORS, fair_metric
@@ -60,8 +63,9 @@ def main(argv: list[str] | None = None) -> None:
         (p for p in args.baselines.glob("*.json") if not p.stem.startswith("dnerv")),
         key=lambda p: (p.stem not in named, named.index(p.stem) if p.stem in named else 0, p.stem),
     )
-    for path in paths:
-        anchor = json.loads(path.read_text())
+    low, high = min(r["bpp"]), max(r["bpp"])
+    anchors = [bd.bracket(json.loads(path.read_text()), low, high) for path in paths]
+    for anchor in anchors:
         metric = fair_metric(anchor)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bd.BDOverlapWarning)
@@ -70,6 +74,21 @@ def main(argv: list[str] | None = None) -> None:
         rate_cell = cell if rate != rate else f"{rate:+.1f} %"
         psnr_cell = cell if psnr != psnr else f"{psnr:+.2f} dB"
         print(f"| {anchor['name']} | {metric.upper()} | {rate_cell} | {psnr_cell} |")
+    rgb = [a for a in anchors if fair_metric(a) == "psnr-rgb"]
+    print("\nPSNR-RGB (dB) at the test's rates, the 4:4:4 anchors interpolated in log rate:\n")
+    print("| bpp | test | " + " | ".join(a["name"] for a in rgb) + " |")
+    print("|---:|---:|" + "---:|" * len(rgb))
+    for b, p in zip(r["bpp"], r["psnr-rgb"], strict=True):
+        cells = [at_rate(a, b) for a in rgb]
+        print(f"| {b:.4f} | {p:.2f} | " + " | ".join(cells) + " |")
+
+
+def at_rate(curve: dict, bpp: float) -> str:
+    """PSNR-RGB of ``curve`` at ``bpp``, interpolated in log rate ("n/a" outside its range)."""
+    rates, psnrs = np.log(curve["results"]["bpp"]), np.array(curve["results"]["psnr-rgb"])
+    if not rates.min() <= np.log(bpp) <= rates.max():
+        return "n/a"
+    return f"{np.interp(np.log(bpp), rates, psnrs):.2f}"
 
 
 if __name__ == "__main__":

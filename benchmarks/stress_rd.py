@@ -99,18 +99,53 @@ def run_curve(path: Path, video, codec: str, qualities, **options) -> dict:
 
 
 def bd(anchor: dict, test: dict, metric: str) -> float:
+    """BD-rate of two curves cut to the same rate window (both anchors: similar ranges)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BDOverlapWarning)
         return rd.bd_rate(anchor, test, metric)
 
 
-def windowed(anchor: dict, test: dict) -> dict:
-    bpp = [b for b in test["results"]["bpp"] if b]
-    return bracket(anchor, min(bpp), max(bpp))
+def bd_over_test(anchor: dict, test: dict, metric: str, kind: str = "rate") -> float:
+    """BD-rate (or BD-PSNR) of a short test curve against a long anchor sweep.
+
+    BD-rate integrates over quality, so the anchor is cut to the points bracketing the test's
+    quality range, and the value is given when those cover at least half of it (the overlap
+    rule of ``dnerv_codec.rd.bd`` would also count the anchor's own wider range against it).
+    BD-PSNR integrates over rate: the same with the test's rates.
+    """
+    key = metric if kind == "rate" else "bpp"
+    values = [v for v in test["results"][key] if v is not None]
+    if len(values) < 2:
+        return math.nan
+    if kind == "rate" and max(values) < min(v for v in anchor["results"][key] if v is not None):
+        return math.inf  # worse than the anchor's whole sweep
+    cut = bracket(anchor, min(values), max(values), key=key)
+    covered = [v for v in cut["results"][key] if v is not None]
+    shared = min(max(covered, default=0), max(values)) - max(min(covered, default=0), min(values))
+    if shared < 0.5 * (max(values) - min(values)):
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BDOverlapWarning)
+        func = rd.bd_rate if kind == "rate" else rd.bd_psnr
+        return func(cut, test, metric, min_overlap=0.0)
 
 
 def pct(value: float) -> str:
+    if value == math.inf:
+        return "below sweep"
     return "n/a" if value is None or not math.isfinite(value) else f"{value:+.1f} %"
+
+
+def db(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:+.2f} dB"
+
+
+def twin_cell(rows: list[dict]) -> str:
+    """BD-rate RGB / BD-PSNR RGB / BD-rate YUV, averaged over ``rows`` (clips with a value)."""
+    rgb, psnr, yuv = (
+        nanmean([r.get(k) for r in rows]) for k in ("psnr-rgb", "bd-psnr-rgb", "psnr-yuv")
+    )
+    return f"{pct(rgb)} / {db(psnr)} / {pct(yuv)}"
 
 
 def nanmean(values: list[float]) -> float:
@@ -134,15 +169,16 @@ def analyse(curves: dict[str, dict[str, dict]], window: tuple[float, float], lab
             if yuv in own and twin in own:
                 a, b = bracket(own[twin], *window), bracket(own[yuv], *window)
                 row["yuv_vs_444"][yuv] = {m: bd(a, b, m) for m in ("psnr-rgb", "psnr-yuv")}
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", BDOverlapWarning)
+                    row["yuv_vs_444"][yuv]["bd-psnr-rgb"] = rd.bd_psnr(a, b, "psnr-rgb")
         test = own.get(dnerv_name)
         if test is not None:
             row["failed"] = test.get("failed", [])
-            row["dnerv"] = {
-                name: bd(windowed(own[name], test), test, fair_metric(own[name]))
-                if test["points"]
-                else math.nan
-                for name in (*RGB_ANCHORS, *YUV_ANCHORS)
-                if name in own
+            present = [n for n in (*RGB_ANCHORS, *YUV_ANCHORS) if n in own]
+            row["dnerv"] = {n: bd_over_test(own[n], test, fair_metric(own[n])) for n in present}
+            row["dnerv_psnr"] = {
+                n: bd_over_test(own[n], test, fair_metric(own[n]), "psnr") for n in present
             }
             row["points"] = []
             for p in test["points"]:
@@ -167,6 +203,9 @@ def analyse(curves: dict[str, dict[str, dict]], window: tuple[float, float], lab
     if with_dnerv:
         names = list(with_dnerv[0]["dnerv"])
         out["average"] = {n: nanmean([r["dnerv"].get(n) for r in with_dnerv]) for n in names}
+        out["average_psnr"] = {
+            n: nanmean([r["dnerv_psnr"].get(n) for r in with_dnerv]) for n in names
+        }
         kf = [r["dnerv"].get(KEYFRAME_ANCHOR, math.nan) for r in with_dnerv]
         at_01 = [
             min(r["points"], key=lambda p: abs(math.log(p["bpp"] / 0.1)))
@@ -178,7 +217,7 @@ def analyse(curves: dict[str, dict[str, dict]], window: tuple[float, float], lab
                 "limit": FLOOR,
                 "worst": max((v for v in kf if math.isfinite(v)), default=math.nan),
                 "misses": sum(v > FLOOR for v in kf),
-                "unmeasured": sum(not math.isfinite(v) for v in kf),
+                "unmeasured": sum(math.isnan(v) for v in kf),
             },
             "average": {"limit": AVERAGE, "value": out["average"][KEYFRAME_ANCHOR]},
             "spread": {
@@ -197,18 +236,26 @@ def markdown(result: dict, header: str, label: str) -> str:
         names = [n for n in REPORTED if n in result["average"]]
         others = [n for n in result["average"] if n not in names]
         lines += [
-            f"BD-rate of dnerv ({label}) per clip, against each anchor over the rates dnerv spans "
-            "(negative = fewer bits; PSNR-RGB against the 4:4:4 anchors, PSNR-YUV against 4:2:0):",
+            f"BD-rate (BD-PSNR) of dnerv ({label}) per clip against each anchor, over the "
+            "qualities (rates) dnerv spans; negative BD-rate = fewer bits; PSNR-RGB against the "
+            "4:4:4 anchors, PSNR-YUV against 4:2:0; below sweep: dnerv's best point is worse "
+            "than the anchor's worst (QP/CRF 47) at lower rates; n/a: the anchor's points cover "
+            "under half of dnerv's range, or dnerv has fewer than two points:",
             "",
             "| clip | " + " | ".join(names + others) + " |",
             "|---|" + "---:|" * (len(names) + len(others)),
         ]
         for clip, row in clips.items():
             if "dnerv" in row:
-                cells = [pct(row["dnerv"].get(n)) for n in names + others]
+                cells = [
+                    f"{pct(row['dnerv'].get(n))} ({db(row['dnerv_psnr'].get(n))})"
+                    for n in names + others
+                ]
                 lines.append(f"| {clip} | " + " | ".join(cells) + " |")
-        avg = [pct(result["average"][n]) for n in names + others]
-        lines += ["| **average** | " + " | ".join(avg) + " |", ""]
+        avg = [
+            f"{pct(result['average'][n])} ({db(result['average_psnr'][n])})" for n in names + others
+        ]
+        lines += ["| **average** (of the clips with a value) | " + " | ".join(avg) + " |", ""]
         lines += [
             "Per-frame PSNR-RGB of dnerv (mean, worst frame, mean - worst) and x265-kf's at the "
             "nearest rate:",
@@ -236,8 +283,9 @@ def markdown(result: dict, header: str, label: str) -> str:
             f"- floor, BD-rate <= +{g['floor']['limit']:g} % against x265-kf on every clip: "
             f"{'met' if not g['floor']['misses'] + g['floor']['unmeasured'] else 'missed'} "
             f"({g['floor']['misses']} of {sum('dnerv' in r for r in clips.values())} clips "
-            f"above, {g['floor']['unmeasured']} without a BD-rate (fewer than two dnerv "
-            f"points, or too little overlap), worst measured {pct(g['floor']['worst'])})",
+            f"above (below the sweep counts as above), {g['floor']['unmeasured']} without a "
+            f"BD-rate (fewer than two dnerv points, or too little overlap), worst measured "
+            f"{pct(g['floor']['worst'])})",
             f"- average <= {g['average']['limit']:g} % against x265-kf: "
             f"{'met' if g['average']['value'] <= g['average']['limit'] else 'missed'} "
             f"({pct(g['average']['value'])})",
@@ -250,8 +298,7 @@ def markdown(result: dict, header: str, label: str) -> str:
     if not clips:
         return "\n".join(lines)
     low, high = result["window"]
-    first = next(iter(clips.values()))
-    names = list(first["anchors_vs_kf"])
+    names = [n for n in RGB_ANCHORS if any(n in r["anchors_vs_kf"] for r in clips.values())]
     lines += [
         f"Anchors against x265-kf, BD-rate in PSNR-RGB over {low:g}-{high:g} bpp (each sweep "
         "cut to the points bracketing that window):",
@@ -261,30 +308,24 @@ def markdown(result: dict, header: str, label: str) -> str:
     ]
     for clip, row in clips.items():
         lines.append(
-            f"| {clip} | " + " | ".join(pct(row["anchors_vs_kf"][n]) for n in names) + " |"
+            f"| {clip} | " + " | ".join(pct(row["anchors_vs_kf"].get(n)) for n in names) + " |"
         )
-    avg = [pct(nanmean([r["anchors_vs_kf"][n] for r in clips.values()])) for n in names]
+    avg = [pct(nanmean([r["anchors_vs_kf"].get(n) for r in clips.values()])) for n in names]
     lines += ["| **average** | " + " | ".join(avg) + " |", ""]
-    pairs = list(first["yuv_vs_444"])
+    pairs = [p for p in TWINS if any(p in r["yuv_vs_444"] for r in clips.values())]
     lines += [
-        "What 4:4:4 + tune psnr is worth: BD-rate of each 4:2:0 anchor against its 4:4:4 + tune "
-        f"psnr twin over {low:g}-{high:g} bpp, in PSNR-RGB / PSNR-YUV (positive = the 4:2:0 "
-        "anchor needs more bits):",
+        "What 4:4:4 + tune psnr is worth: each 4:2:0 anchor against its 4:4:4 + tune psnr twin "
+        f"over {low:g}-{high:g} bpp: BD-rate in PSNR-RGB / BD-PSNR in PSNR-RGB / BD-rate in "
+        "PSNR-YUV (positive BD-rate = the 4:2:0 anchor needs more bits; n/a: the two curves "
+        "share under half of their quality range):",
         "",
         "| clip | " + " | ".join(f"{p} vs {TWINS[p]}" for p in pairs) + " |",
         "|---|" + "---:|" * len(pairs),
     ]
     for clip, row in clips.items():
-        cells = [
-            f"{pct(row['yuv_vs_444'][p]['psnr-rgb'])} / {pct(row['yuv_vs_444'][p]['psnr-yuv'])}"
-            for p in pairs
-        ]
+        cells = [twin_cell([row["yuv_vs_444"].get(p, {})]) for p in pairs]
         lines.append(f"| {clip} | " + " | ".join(cells) + " |")
-    avg = [
-        f"{pct(nanmean([r['yuv_vs_444'][p]['psnr-rgb'] for r in clips.values()]))} / "
-        f"{pct(nanmean([r['yuv_vs_444'][p]['psnr-yuv'] for r in clips.values()]))}"
-        for p in pairs
-    ]
+    avg = [twin_cell([r["yuv_vs_444"].get(p, {}) for r in clips.values()]) for p in pairs]
     lines += ["| **average** | " + " | ".join(avg) + " |", ""]
     return "\n".join(lines)
 

@@ -305,6 +305,7 @@ def test_bracket_keeps_the_points_around_a_rate_range() -> None:
     assert rd.bracket(sweep, 0.06, 0.12)["results"]["bpp"] == [0.05, 0.1, 0.2]
     assert rd.bracket(sweep, 0.001, 0.005)["results"]["bpp"] == [0.01]
     assert rd.bracket(sweep, 0.03, 0.4)["results"]["psnr-rgb"] == [30, 32, 34, 36, 38]
+    assert rd.bracket(sweep, 33, 35, key="psnr-rgb")["results"]["bpp"] == [0.05, 0.1, 0.2]
 
 
 def test_ms_ssim_can_be_skipped(clip16: Video) -> None:

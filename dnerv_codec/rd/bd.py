@@ -133,17 +133,18 @@ def bd_psnr(
     return _delta(anchor, test, metric, "psnr", min_overlap)
 
 
-def bracket(curve: dict[str, Any], low: float, high: float) -> dict[str, Any]:
-    """``curve`` restricted to the points that cover the rates ``low``..``high``.
+def bracket(curve: dict[str, Any], low: float, high: float, key: str = "bpp") -> dict[str, Any]:
+    """``curve`` restricted to the points that cover ``low``..``high`` of ``key``.
 
-    Keeps the points with bpp inside the range and the nearest one on each side of it, so a
-    long anchor sweep is compared with a short test curve over the rates the test spans (the
-    Bjontegaard overlap is measured on what remains). Every list in ``results`` and
-    ``points`` is cut the same way; the rest of the curve is kept.
+    Keeps the points with ``key`` (bpp by default, or a metric) inside the range and the
+    nearest one on each side of it, so a long anchor sweep is compared with a short test curve
+    over the rates (or qualities) the test spans (the Bjontegaard overlap is measured on what
+    remains). Every list in ``results`` and ``points`` is cut the same way; the rest of the
+    curve is kept.
     """
     results = curve["results"]
-    bpp = np.asarray(results["bpp"], dtype=np.float64)
-    order = np.argsort(bpp)
+    bpp = np.asarray([np.nan if v is None else v for v in results[key]], dtype=np.float64)
+    order = [i for i in np.argsort(bpp) if np.isfinite(bpp[i])]
     below = [i for i in order if bpp[i] < low]
     above = [i for i in order if bpp[i] > high]
     keep = [i for i in order if low <= bpp[i] <= high]
