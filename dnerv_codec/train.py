@@ -296,15 +296,17 @@ class Trainer:
             p.copy_(f)
 
     @torch.no_grad()
-    def evaluate(self) -> float:
-        """Mean PSNR of the network (its current weights) over every real frame of the set."""
+    def evaluate(self, max_clips: int | None = None) -> float:
+        """Mean PSNR of the network (its current weights) over every real frame of the set, or
+        of ``max_clips`` clips spread evenly over it (a bounded cost for large sets)."""
         was_training = self.model.training
         self.model.eval()
+        ids = list(range(len(self.clips)))
+        if max_clips is not None and len(ids) > max_clips:
+            ids = [int(i) for i in np.linspace(0, len(ids) - 1, max_clips).round()]
         values = []
-        for start in range(0, len(self.clips), self.batch_size):
-            key, t, pos, target, mask = self._batch(
-                list(range(start, min(start + self.batch_size, len(self.clips))))
-            )
+        for start in range(0, len(ids), self.batch_size):
+            key, t, pos, target, mask = self._batch(ids[start : start + self.batch_size])
             values.append(frame_psnr(self.model(key, t, pos), target)[mask])
         self.model.train(was_training)
         return torch.cat(values).mean().item()

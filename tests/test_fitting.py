@@ -79,3 +79,23 @@ def test_speed_sets_the_training_budget_from_the_size():
     assert speed_budget("none", pixels_720p_132) is None
     with pytest.raises(InputError, match="--speed"):
         EncodeOptions(speed="ludicrous").validate()
+
+
+def test_evaluation_of_a_large_set_is_bounded():
+    """Rate control compares candidates on at most RateControlConfig.eval_clips clips."""
+    from dnerv_codec.train import Trainer
+
+    torch.manual_seed(0)
+    model = build_model("tiny")
+    frames = [torch.randint(0, 256, (41, 32, 48, 3), dtype=torch.uint8)]
+    keys = [frames[0][::8].permute(0, 3, 1, 2)]
+    trainer = Trainer(model, frames, keys, batch_size=1, epochs=1)
+    calls = []
+    hook = model.register_forward_hook(lambda *_: calls.append(1))
+    whole = trainer.evaluate()
+    assert len(calls) == len(trainer.clips) == 6
+    assert trainer.evaluate(max_clips=6) == whole
+    calls.clear()
+    trainer.evaluate(max_clips=2)
+    hook.remove()
+    assert len(calls) == 2

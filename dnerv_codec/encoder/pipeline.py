@@ -198,7 +198,9 @@ def land(
         return distributed.current().on_main(land_here, share=True)
 
     def evaluate(bits: int, prune: float) -> float:
-        return ratecontrol.evaluate_quantised(trainer, bits, prune, config.min_per_channel)
+        return ratecontrol.evaluate_quantised(
+            trainer, bits, prune, config.min_per_channel, config.eval_clips
+        )
 
     qat_epochs = opts.qat_epochs
     if qat_epochs is None:

@@ -51,9 +51,9 @@ class RateControlConfig:
     # -- landing, after training
     tolerance: float = 0.05  # the file lands in [(1 - tolerance) * target, target]
     land_bits: tuple[int, ...] = tuple(range(2, 13))
-    min_per_channel: int = (
-        256  # smaller channels share one scale per tensor (quant.quantize_tensor)
-    )
+    # a channel of fewer weights shares its tensor's scale (quant.quantize_tensor)
+    min_per_channel: int = 256
+    eval_clips: int = 256  # candidates are compared on at most this many clips, evenly spread
 
     # -- quantisation-aware fine-tuning, inside the time budget, kept only if it measures better
     qat_share: float = 0.1  # its epochs as a share of the epochs trained

@@ -127,15 +127,18 @@ def land(
     return Landing(choice[0], choice[1], size, data, scores.get(choice), tried)
 
 
-def evaluate_quantised(trainer, bits: int, prune: float, min_per_channel: int) -> float:
-    """PSNR over the training frames with the weights pruned and quantised as the file would
-    hold them; the model's float weights are restored afterwards."""
+def evaluate_quantised(
+    trainer, bits: int, prune: float, min_per_channel: int, max_clips: int | None = None
+) -> float:
+    """PSNR over the training frames (``max_clips`` of the clips, evenly spread, at most) with
+    the weights pruned and quantised as the file would hold them; the model's float weights are
+    restored afterwards."""
     model = trainer.model
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     try:
         records = quant.pruned_records(model, bits, prune, min_per_channel)
         model.load_state_dict({**saved, **quant.records_to_state(records)})
-        return trainer.evaluate()
+        return trainer.evaluate(max_clips)
     finally:
         model.load_state_dict(saved)
 
