@@ -56,10 +56,10 @@ def frame_moments(videos: Sequence[Video]) -> tuple[np.ndarray, np.ndarray, int]
 
 
 class _Moments:
-    """Exact integer sums of pixel values and their squares, per channel, a few frames at a
-    time (int64: 24 bytes a pixel for the frames being summed)."""
+    """Exact integer sums of pixel values and their squares, per channel, two frames at a
+    time (int64: 48 bytes a pixel for the frames being summed)."""
 
-    FRAMES = 8
+    FRAMES = 2
 
     def __init__(self) -> None:
         self.total, self.total_sq, self.count = np.zeros(3, np.int64), np.zeros(3, np.int64), 0

@@ -42,7 +42,7 @@ def test_chunked_keyframe_compression_equals_one_call(sample_clip):
     from dnerv_codec.video import read_video
 
     frames = read_video(sample_clip).frames
-    indices = list(range(64)) + list(range(0, 12, 2))  # 70 pictures: two chunks of groups
+    indices = list(range(64)) + list(range(0, 12, 2))  # 70 pictures: three chunks of groups
     for name in ("hevc-intra", "hevc-ra"):
         codec = get_codec(name, 5)
         whole, recon = codec.compress_with_reconstruction(frames[indices])

@@ -32,7 +32,7 @@ class KeyframeCodecError(DnervError, RuntimeError):
     """An external codec (ffmpeg, CompressAI) failed while encoding valid input."""
 
 
-CHUNK_PICTURES = 64  # keyframes compressed at a time (rounded to whole groups)
+CHUNK_PICTURES = 32  # keyframes compressed at a time (rounded to whole groups)
 
 
 class KeyframeCodec(ABC):
