@@ -53,7 +53,7 @@ class RateControlConfig:
     land_bits: tuple[int, ...] = tuple(range(2, 13))
     # a channel of fewer weights shares its tensor's scale (quant.quantize_tensor)
     min_per_channel: int = 256
-    eval_clips: int = 256  # candidates are compared on at most this many clips, evenly spread
+    eval_clips: int = 64  # candidates are compared on at most this many clips, evenly spread
 
     # -- quantisation-aware fine-tuning, inside the time budget, kept only if it measures better
     qat_share: float = 0.1  # its epochs as a share of the epochs trained
