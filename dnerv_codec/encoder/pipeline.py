@@ -369,7 +369,7 @@ class Verified:
     frame_psnr: dict[str, Any]  # the worst frame (min, video, frame) and mean - min
 
 
-_VERIFY_CHUNK = 16  # frames decoded and measured at a time
+_VERIFY_CHUNK = 8  # frames decoded and measured at a time
 
 
 def _verify(output: Path, videos: list[Video], opts: EncodeOptions, progress: Progress):
