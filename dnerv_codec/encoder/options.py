@@ -12,9 +12,10 @@ from dnerv_codec.model import get_preset
 from dnerv_codec.ratecontrol import DEFAULT, RateControlConfig
 
 OFFICIAL_LR, OFFICIAL_BATCH = 5e-4, 2
+DEFAULT_EPOCHS = 60
 # --speed: seconds of training per megapixel of video (all frames of the set), and at least;
 # the time it takes is then the video's size times a constant, like an x264 preset's. "none":
-# no budget, --epochs alone.
+# no budget, --epochs alone. Without --speed, --time-budget and --epochs: medium.
 SPEEDS = {"fast": (1.0, 30.0), "medium": (4.0, 120.0), "slow": (16.0, 600.0), "none": None}
 
 
@@ -35,9 +36,10 @@ class EncodeOptions:
     """Every knob of :func:`encode`; the CLI's options map one to one onto these."""
 
     preset: str | None = None  # a fixed network; None: rate control (DEFAULT_RATE_QUALITY)
-    epochs: int = 60
+    epochs: int | None = None  # the schedule's length (its upper bound under a budget); 60
     time_budget: float | None = None  # seconds of training; stops with the best state so far
-    speed: str = "medium"  # without time_budget, the budget per megapixel (SPEEDS)
+    # the budget per megapixel (SPEEDS); None: "medium" unless epochs or time_budget is given
+    speed: str | None = None
     batch_size: int | None = None  # clips per step; None: the preset's (else the official 2)
     lr: float | None = None  # peak learning rate; None: the preset's (else the official 5e-4)
     loss: str = "uvg"
@@ -104,9 +106,9 @@ class EncodeOptions:
             self.prune = 0.0 if self.prune is None else self.prune
             self.quant_bits = 8 if self.quant_bits is None else self.quant_bits
         checks = [
-            (self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
+            (self.epochs is None or self.epochs >= 1, "--epochs must be at least 1"),
             (self.time_budget is None or self.time_budget > 0, "--time-budget must be positive"),
-            (self.speed in SPEEDS, f"--speed must be one of {', '.join(SPEEDS)}"),
+            (self.speed in (None, *SPEEDS), f"--speed must be one of {', '.join(SPEEDS)}"),
             (self.batch_size is None or self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.lr is None or self.lr > 0, f"--lr must be positive, got {self.lr}"),
             (
@@ -136,6 +138,10 @@ class EncodeOptions:
         for ok, message in checks:
             if not ok:
                 raise InputError(message)
+        if self.speed is None:  # a length the user asked for is kept as asked
+            self.speed = "none" if self.epochs or self.time_budget else "medium"
+        if self.epochs is None:
+            self.epochs = DEFAULT_EPOCHS
         # Under rate control the model is the compact family's, and so are the training defaults.
         preset = self.rate_control.preset if self.rate_controlled else self.preset
         training = get_preset(preset).training  # raises InputError on an unknown preset
