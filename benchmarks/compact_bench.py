@@ -34,7 +34,6 @@ from dnerv_codec.clips import keyframe_frames
 from dnerv_codec.geometry import choose_geometry, to_patches
 from dnerv_codec.keyframe import get_codec
 from dnerv_codec.model import build_model, required_multiple
-from dnerv_codec.ratecontrol import training_psnr
 from dnerv_codec.train import Trainer
 from dnerv_codec.video import read_video
 
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             model, frames, keyframes, batch_size=v["batch_size"], epochs=args.epochs,
             lr=v["lr"], seed=0,
         )  # fmt: skip
-        cells, t0 = [f"{training_psnr(trainer):.2f}"], time.perf_counter()
+        cells, t0 = [f"{trainer.evaluate():.2f}"], time.perf_counter()
         while trainer.epoch < args.epochs:
             stats = trainer.run_epoch()
             if trainer.epoch in marks:

@@ -14,6 +14,7 @@ Run: .venv/bin/python benchmarks/frame_split.py --bpp 0.12 [--keyframe-share 0.9
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -31,21 +32,22 @@ from dnerv_codec.video import read_video
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bpp", type=float, required=True)
-    ap.add_argument("--keyframe-share", type=float, default=ratecontrol.KEYFRAME_SHARE)
+    ap.add_argument("--keyframe-share", type=float, default=ratecontrol.DEFAULT.keyframe_share)
     ap.add_argument("--clip-length", type=int, default=None, help="default: by the rate")
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--loss", default="uvg")
     ap.add_argument("--keyframe-codec", default=None, help="default: the encoder's")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    ratecontrol.KEYFRAME_SHARE = args.keyframe_share
+    config = dataclasses.replace(ratecontrol.DEFAULT, keyframe_share=args.keyframe_share)
     ref = read_video(CLIP).frames
     options = {"keyframe_codec": args.keyframe_codec} if args.keyframe_codec else {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "split.dnerv"
         report = dnerv_codec.encode(
             [str(CLIP)], out, target_bpp=args.bpp, epochs=args.epochs, loss=args.loss,
-            clip_length=args.clip_length, seed=args.seed, quiet=True, **options,
+            clip_length=args.clip_length, seed=args.seed, quiet=True, rate_control=config,
+            **options,
         )  # fmt: skip
         with dnerv_codec.open(out, device="cpu") as f:
             decoded = np.stack(list(f.frames(0)))

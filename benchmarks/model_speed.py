@@ -26,10 +26,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
+from dnerv_codec.losses import dnerv_loss
 from dnerv_codec.model import build_model
-from dnerv_codec.train import dnerv_loss
 
-OFFICIAL = {"uvg-xs": (1.28, 4.65), "official-small": (7.2, 16.1)}  # official-cpu.md, frames/s
+OFFICIAL = {"uvg-xs": (1.28, 4.65), "official-small": (7.2, 16.1)}  # docs/METHOD.md, frames/s
 
 
 def _inputs(model, batch: int, seed: int = 0):

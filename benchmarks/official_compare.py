@@ -232,8 +232,8 @@ def speed_pair(
     and fp16 inference, and the official network in fp16 inference (CUDA)."""
     import copy
 
+    from dnerv_codec.losses import dnerv_loss
     from dnerv_codec.model import build_model
-    from dnerv_codec.train import dnerv_loss
 
     name, preset, fc_hw, fc_dim, strides, (h, w), default_batch = config
     batch = batch or default_batch

@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -104,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds of training per point (then --epochs is the schedule's upper bound)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="the encoder's seed (the spread)")
-    parser.add_argument("--keyframe-share", type=float, default=ratecontrol.KEYFRAME_SHARE)
+    parser.add_argument("--keyframe-share", type=float, default=ratecontrol.DEFAULT.keyframe_share)
     parser.add_argument("--no-residual", action="store_true", help="official RGB head output")
     parser.add_argument(
-        "--no-cascade", action="store_true", help="official per-level flows (session 5 and before)"
+        "--no-cascade", action="store_true", help="official per-level flows (no cascade)"
     )
     parser.add_argument("--keyframe-codec", default=None, help="default: the encoder's")
     parser.add_argument("--label", default="main")
@@ -119,9 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.floors:
         print(floors(video))
         return 0
-    ratecontrol.KEYFRAME_SHARE = args.keyframe_share
-    ratecontrol.RGB_SKIP = not args.no_residual
-    ratecontrol.FLOW_CASCADE = not args.no_cascade
+    config = dataclasses.replace(
+        ratecontrol.DEFAULT,
+        keyframe_share=args.keyframe_share,
+        rgb_skip=not args.no_residual,
+        flow_cascade=not args.no_cascade,
+    )
     out = Path(args.out or REPO / "benchmarks" / "results" / f"rd_dnerv_{video.name}")
     out.mkdir(parents=True, exist_ok=True)
     options = {
@@ -130,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": args.batch_size,
         "device": "cpu",
     }
+    if config != ratecontrol.DEFAULT:  # an ablation: the encoder takes the changed settings
+        options["rate_control"] = config
     if args.seed:
         options["seed"] = args.seed
     if args.qat_epochs is not None:
@@ -165,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             f"Date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}, torch on CPU.",
             f"Command: `.venv/bin/python benchmarks/rd_dnerv.py {command}` ({elapsed:.0f} s).",
-            f"Settings: {json.dumps(options)}, keyframe share {args.keyframe_share}, "
+            f"Settings: {json.dumps({k: v for k, v in options.items() if k != 'rate_control'})}, "
+            f"keyframe share {args.keyframe_share}, "
             f"rgb residual {not args.no_residual}, flow cascade {not args.no_cascade}.",
             f"Load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
             f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/"

@@ -6,20 +6,21 @@ Usage::
         [--variants h0 h4 h0c] [--quality 6]
 
 Each run is ``dnerv encode data/bbb_320x180_64f.mp4 OUT --quality Q --epochs E --seed S`` (rate
-control, everything else default) for each variant ``hN`` or ``hNc``: ``ratecontrol.HEAD_HIDDEN
-= N`` (the heads' hidden layer gets at least N channels; 0: the official ``C // 4``, one
-channel for the narrowest compact models), and with ``c``, ``ratecontrol.FLOW_CASCADE = True``
-(each level's flow adds the upsampled flow of the level below). A fixed epoch count, not a
-time budget, so the figures do not depend on the machine's load. Printed per run: the landing
-(width, weight bits), bytes, bpp and PSNR of the written file, and the mean |flow| of the last
-flow head (the one that warps the keyframes at full resolution) over the decoded video, which
-tells whether the network learned to move the keyframes at all. Then per variant: mean,
-spread, worst and best.
+control, everything else default) for each variant ``hN`` or ``hNc``: rate control's
+``head_hidden = N`` (the heads' hidden layer gets at least N channels; 0: the official
+``C // 4``, one channel for the narrowest compact models), and with ``c``, ``flow_cascade``
+on (each level's flow adds the upsampled flow of the level below; off without ``c``). A fixed
+epoch count, not a time budget, so the figures do not depend on the machine's load. Printed
+per run: the landing (width, weight bits), bytes, bpp and PSNR of the written file, and the
+mean |flow| of the last flow head (the one that warps the keyframes at full resolution) over
+the decoded video, which tells whether the network learned to move the keyframes at all. Then
+per variant: mean, spread, worst and best.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import tempfile
@@ -61,13 +62,16 @@ def main(argv: list[str] | None = None) -> None:
     psnrs: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for variant in args.variants:
-            ratecontrol.HEAD_HIDDEN = int(variant[1:].rstrip("c"))
-            ratecontrol.FLOW_CASCADE = variant.endswith("c")
+            config = dataclasses.replace(
+                ratecontrol.DEFAULT,
+                head_hidden=int(variant[1:].rstrip("c")),
+                flow_cascade=variant.endswith("c"),
+            )
             for seed in args.seeds:
                 path = Path(tmp) / f"{variant}-s{seed}.dnerv"
                 r = dnerv_codec.encode(
                     [CLIP], path, quality=args.quality, epochs=args.epochs, seed=seed,
-                    quiet=True, force=True,
+                    quiet=True, force=True, rate_control=config,
                 )  # fmt: skip
                 psnrs.setdefault(variant, []).append(r.psnr)
                 print(f"| {variant} | {seed} | {r.rate['width']} | {r.rate['quant_bits']} | "

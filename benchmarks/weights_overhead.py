@@ -36,9 +36,10 @@ def fresh_models() -> None:
     for T in (2, 4):
         for width in (4, 5, 8, 12, 16):
             torch.manual_seed(0)
-            model = build_model(ratecontrol.PRESET, FRAME, **ratecontrol.model_options(width, T))
+            config = ratecontrol.DEFAULT
+            model = build_model(config.preset, FRAME, **config.model_options(width, T))
             records = quant.quantize_state(
-                model.state_dict(), 6, min_per_channel=ratecontrol.MIN_PER_CHANNEL
+                model.state_dict(), 6, min_per_channel=config.min_per_channel
             )
             payloads = sum(len(encode_symbols(r.symbols.reshape(-1))) for r in records)
             weights = sum(int(p.numel()) for p in model.parameters())

@@ -91,12 +91,6 @@ class Reader:
     def u32(self) -> int:
         return int(self._unpack("<I"))
 
-    def u64(self) -> int:
-        return int(self._unpack("<Q"))
-
-    def i64(self) -> int:
-        return int(self._unpack("<q"))
-
     def f64(self) -> float:
         return float(self._unpack("<d"))
 

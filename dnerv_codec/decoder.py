@@ -106,6 +106,9 @@ def _meta_videos(meta: dict) -> list[VideoInfo]:
     ]
 
 
+_CPU_PATCHES = 4  # patch clips per network call on a CPU
+
+
 class DnervFile:
     """An open .dnerv file. Use as a context manager, or call :meth:`close`.
 
@@ -284,10 +287,19 @@ class DnervFile:
         t = torch.from_numpy(np.repeat(np.stack(ts), patches, axis=0)).to(self.device)  # (B*P, T)
         pos = torch.from_numpy(np.repeat(np.stack(poss), patches, axis=0)).to(self.device)
         dtype = torch.float16 if self.half else torch.float32
+        # On a CPU the patches of large frames run a few at a time: the activations of twelve
+        # 720p patches at once took about 2 GB.
+        step = len(kf) if self.device.type == "cuda" else _CPU_PATCHES
+        parts = []
         with torch.inference_mode():
-            out = model(model.normalize(kf).to(dtype), t.to(dtype), pos.to(dtype))
-        out = (out.float().clamp(0, 1) * 255.0).round().to(torch.uint8)  # (B*P, T, 3, ph, pw)
-        out = out.permute(0, 1, 3, 4, 2).cpu().numpy()  # (B*P, T, ph, pw, 3)
+            for i in range(0, len(kf), step):
+                part = model(
+                    model.normalize(kf[i : i + step]).to(dtype),
+                    t[i : i + step].to(dtype),
+                    pos[i : i + step].to(dtype),
+                )
+                parts.append((part.float().clamp(0, 1) * 255.0).round().to(torch.uint8))
+        out = torch.cat(parts).permute(0, 1, 3, 4, 2).cpu().numpy()  # (B*P, T, ph, pw, 3)
         out = out.reshape(len(clips), patches, T, *out.shape[2:])
         return np.stack(
             [from_patches(o, self.geometry, info.height, info.width) for o in out]
@@ -319,10 +331,6 @@ class DnervFile:
                 for f in range(max(clip.start, start), min(clip.stop, stop)):
                     frame = frames[f - clip.start]
                     yield torch.from_numpy(frame) if as_tensor else frame
-
-    def num_clips(self, video: str | int) -> int:
-        v = self.video_index(video)
-        return clip_count(self.videos[v].frames, self.clip_length)
 
 
 def _codec_name(keyframe: dict) -> str:

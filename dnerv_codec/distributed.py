@@ -218,16 +218,20 @@ def read_videos(
     return framecache.load(folder)
 
 
-def keyframes(videos, codec, ckpt, progress, ctx: Context, clip_length: int):
-    """Distributed version of the encoder's keyframe step: each rank compresses its share of the
-    videos, the bitstreams are gathered, and every rank decodes the same keyframes."""
+def keyframes(videos, codec, ckpt, progress, ctx: Context, clip_length: int, scratch=None):
+    """The encoder's keyframe step: each rank compresses its share of the videos, the bitstreams
+    are gathered, and every rank decodes the same keyframes. With a ``scratch`` folder, a rank's
+    own decoded keyframes are kept in a memory map there (a file removed at once), not in
+    memory."""
     streams = ctx.on_main(lambda: ckpt.load_keyframes() if ckpt is not None else None, share=True)
     own: dict[int, np.ndarray] = {}
     if streams is None:
         mine = {}
         for v in progress.iter(range(ctx.rank, len(videos), ctx.world), "keyframes"):
-            frames = videos[v].frames[keyframe_frames(videos[v].num_frames, clip_length)]
-            data, own[v] = codec.compress_with_reconstruction(np.asarray(frames))
+            video = videos[v]
+            indices = keyframe_frames(video.num_frames, clip_length)
+            own[v] = _scratch((len(indices), video.height, video.width, 3), scratch)
+            data = codec.compress_in_chunks(video.frames, indices, into=own[v])
             mine.update({(v, k): d for k, d in enumerate(data)})
         streams = {}
         for part in ctx.all_gather(mine):
@@ -243,3 +247,13 @@ def keyframes(videos, codec, ckpt, progress, ctx: Context, clip_length: int):
         data = [streams[(v, k)] for k in range(count)]
         decoded.append(codec.decompress(data, (video.height, video.width)))
     return streams, decoded
+
+
+def _scratch(shape: tuple[int, ...], folder) -> np.ndarray:
+    """A uint8 array of ``shape``: a memory map on an unlinked file in ``folder``, or in memory
+    without a folder."""
+    if folder is None:
+        return np.empty(shape, np.uint8)
+    import tempfile
+
+    return np.memmap(tempfile.TemporaryFile(dir=folder), dtype=np.uint8, mode="w+", shape=shape)

@@ -33,9 +33,9 @@ import torch
 
 from dnerv_codec.errors import InputError
 from dnerv_codec.geometry import Geometry, to_patches
-from dnerv_codec.video import Video, iter_inputs
+from dnerv_codec.video import Video, iter_sources
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: names are labels (bitstream.meta.safe_name); built a chunk at a time
 
 
 class VideoSet(list):
@@ -49,13 +49,31 @@ def frame_moments(videos: Sequence[Video]) -> tuple[np.ndarray, np.ndarray, int]
     """Per-channel sum and sum of squares of every pixel in [0, 1], and the pixel count."""
     if getattr(videos, "moments", None) is not None:
         return videos.moments  # type: ignore[attr-defined]
-    total, total_sq, count = np.zeros(3), np.zeros(3), 0
+    sums = _Moments()
     for video in videos:
-        f = video.frames.reshape(-1, 3).astype(np.float64) / 255.0
-        total += f.sum(0)
-        total_sq += (f * f).sum(0)
-        count += f.shape[0]
-    return total, total_sq, count
+        sums.add(video.frames)
+    return sums.result()
+
+
+class _Moments:
+    """Exact integer sums of pixel values and their squares, per channel, two frames at a
+    time (int64: 48 bytes a pixel for the frames being summed)."""
+
+    FRAMES = 2
+
+    def __init__(self) -> None:
+        self.total, self.total_sq, self.count = np.zeros(3, np.int64), np.zeros(3, np.int64), 0
+
+    def add(self, frames: np.ndarray) -> None:
+        for start in range(0, len(frames), self.FRAMES):
+            f = frames[start : start + self.FRAMES].reshape(-1, 3).astype(np.int64)
+            self.total += f.sum(0)
+            self.total_sq += (f * f).sum(0)
+            self.count += f.shape[0]
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Sum and sum of squares of the values in [0, 1], and the pixel count."""
+        return self.total / 255.0, self.total_sq / 255.0**2, self.count
 
 
 def _stat(path: Path) -> list:
@@ -89,20 +107,21 @@ def build(folder: Path, inputs: Sequence[str | Path], max_frames: int | None) ->
     except OSError as exc:
         raise InputError(f"cannot create the frame cache in {folder.parent}: {exc}") from None
     try:
-        entries, offset = [], 0
-        total, total_sq, count = np.zeros(3), np.zeros(3), 0
+        entries, offset, moments = [], 0, _Moments()
         with open(tmp / "frames.u8", "wb") as fh:
-            for video in iter_inputs(list(inputs), max_frames):
-                frames = np.ascontiguousarray(video.frames, dtype=np.uint8)
-                fh.write(frames.tobytes())
-                s, sq, n = frame_moments([video])
-                total, total_sq, count = total + s, total_sq + sq, count + n
-                fps = [video.fps.numerator, video.fps.denominator]
-                entries.append({"name": video.name, "shape": list(frames.shape), "fps": fps})
-                entries[-1]["offset"] = offset
-                offset += frames.nbytes
+            for source in iter_sources(list(inputs), max_frames):
+                shape = None
+                for chunk in source.chunks:
+                    chunk = np.ascontiguousarray(chunk, dtype=np.uint8)
+                    fh.write(chunk.data)
+                    moments.add(chunk)
+                    shape = [len(chunk) + (shape[0] if shape else 0), *chunk.shape[1:]]
+                fps = [source.fps.numerator, source.fps.denominator]
+                entries.append({"name": source.name, "shape": shape, "fps": fps, "offset": offset})
+                offset += int(np.prod(shape))
             fh.flush()
             os.fsync(fh.fileno())
+        total, total_sq, count = moments.result()
         index = {
             "version": CACHE_VERSION,
             "videos": entries,
@@ -135,6 +154,23 @@ def load(folder: Path) -> VideoSet:
     s, sq, n = index["moments"]
     videos.moments = (np.array(s), np.array(sq), int(n))
     return videos
+
+
+def load_transient(inputs: Sequence[str | Path], max_frames: int | None, parent: Path) -> VideoSet:
+    """The inputs decoded into a cache in a fresh hidden folder of ``parent`` and memory-mapped,
+    the folder removed at once: the mapping keeps the frames readable (and their disk space
+    taken) until the process ends, and nothing is left behind, even after a crash."""
+    import tempfile
+
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=".dnerv-frames-", dir=parent))
+    except OSError as exc:
+        raise InputError(f"cannot create the frame cache in {parent}: {exc}") from None
+    try:
+        build(folder / "set", inputs, max_frames)
+        return load(folder / "set")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class PatchStream:

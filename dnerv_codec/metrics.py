@@ -203,7 +203,7 @@ def ms_ssim_frames(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
     weights = torch.tensor(MS_SSIM_WEIGHTS[:scales], dtype=torch.float32)
     weights = weights / weights.sum()
     out = np.empty(len(ref))
-    chunk = _CHUNK // 2
+    chunk = max(1, _CHUNK // 2 * 640 * 360 // (ref.shape[1] * ref.shape[2]))  # 8 at 640x360
     with torch.no_grad():
         for start in range(0, len(ref), chunk):
             a = _to_tensor(ref[start : start + chunk])  # (N, 3, H, W) float32

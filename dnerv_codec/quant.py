@@ -97,6 +97,26 @@ def quantize_state(
     ]
 
 
+def pruned_records(
+    model: torch.nn.Module, bits: int, prune: float, min_per_channel: int = 0
+) -> list[WeightRecord]:
+    """The symmetric records of the model's weights with the ``prune`` fraction smallest in
+    magnitude removed (:func:`magnitude_masks`); the model is left unchanged."""
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if prune > 0:
+        for name, mask in magnitude_masks(model, prune).items():
+            state[name] = state[name] * mask
+    return quantize_state(state, bits, min_per_channel=min_per_channel)
+
+
+def fake_quantize(tensor: torch.Tensor, bits: int, min_per_channel: int = 0) -> torch.Tensor:
+    """``tensor`` quantised symmetrically and dequantised: exactly the values a decoder rebuilds
+    from :func:`quantize_tensor`'s record (same dtype and device as ``tensor``)."""
+    record = quantize_tensor("", tensor, bits, "symmetric", min_per_channel)
+    values = np.ascontiguousarray(dequantize(record))
+    return torch.from_numpy(values).to(tensor.device, tensor.dtype)
+
+
 def weight_layout(model: torch.nn.Module) -> list[tuple[str, tuple[int, ...]]]:
     """(name, shape) of every tensor :func:`quantize_state` stores for ``model``, in order: the
     layout of a compact weights section (works on a model on the ``meta`` device)."""

@@ -1,8 +1,9 @@
 """Fitting a D-NeRV network to a set of videos (He et al., CVPR 2023, https://arxiv.org/abs/2303.14124).
 
 Training is overfitting: the network learns the videos it will encode. This module holds the
-official loss and learning-rate schedule and a small, file-free trainer; the encoder adds progress
-bars, checkpoints and time budgets around it. The decoder never imports this module.
+official learning-rate schedule and a small, file-free trainer (the loss is in
+:mod:`dnerv_codec.losses`); the encoder adds progress bars, checkpoints and time budgets around
+it. The decoder never imports this module.
 
 Round trip::
 
@@ -24,102 +25,17 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from . import quant
 from .clips import clip_inputs, clips_of
 from .errors import InputError
-from .metrics import _blur_axis, _gaussian_taps
+from .losses import LOSS_KINDS, dnerv_loss, frame_psnr, weight_rate_bits
 from .model import DNeRV
-
-LOSS_KINDS = ("uvg", "ucf")
-
-
-class _GaussianBlur(torch.autograd.Function):
-    """Valid separable 11-tap Gaussian (sigma 1.5) over the last two dims of ``(M, H, W)``.
-
-    A dimension shorter than the window is left unfiltered, as in ``pytorch_msssim``. On CPU the
-    shifted sums are faster than the grouped ``conv2d`` pytorch_msssim uses, forward and backward
-    (the backward of a valid correlation with symmetric taps is the same filter on the gradient
-    zero-padded by 10 on each side).
-    """
-
-    TAPS = _gaussian_taps(11, 1.5)
-
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.dims = [d for d in (-2, -1) if x.shape[d] >= len(_GaussianBlur.TAPS)]
-        for d in ctx.dims:
-            x = _blur_axis(x, _GaussianBlur.TAPS, d)
-        return x
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
-        pad = len(_GaussianBlur.TAPS) - 1
-        for d in ctx.dims:
-            widths = [0, 0, 0, 0]
-            widths[2 * (-1 - d)] = widths[2 * (-1 - d) + 1] = pad  # F.pad lists the last dim first
-            grad = _blur_axis(F.pad(grad, widths), _GaussianBlur.TAPS, d)
-        return grad
-
-
-def ssim(x: Tensor, y: Tensor) -> Tensor:
-    """Mean SSIM of ``(N, C, H, W)`` images in [0, 1], differentiable.
-
-    The definition of ``pytorch_msssim.ssim(x, y, data_range=1, win_size=11, win_sigma=1.5)``
-    (valid Gaussian windows, K = (0.01, 0.03)); ``tests/test_train.py`` checks value and gradient
-    against it. The five local statistics are filtered in one call.
-    """
-    c1, c2 = 0.01**2, 0.03**2
-    N, C, H, W = x.shape
-    stats = _GaussianBlur.apply(torch.cat([x, y, x * x, y * y, x * y]).reshape(5 * N * C, H, W))
-    mu_x, mu_y, xx, yy, xy = stats.reshape(5, N * C, *stats.shape[-2:]).unbind(0)
-    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
-    cs = (2 * (xy - mu_xy) + c2) / ((xx - mu_xx) + (yy - mu_yy) + c2)
-    return ((2 * mu_xy + c1) / (mu_xx + mu_yy + c1) * cs).mean()
-
-
-def dnerv_loss(pred: Tensor, target: Tensor, mask: Tensor, kind: str = "uvg") -> Tensor:
-    """The official D-NeRV loss over the real (unmasked) frames of a batch of clips.
-
-    ``uvg``: 0.7 * L1 + 0.3 * (1 - SSIM); ``ucf``: MSE + 0.03 * (1 - SSIM). SSIM as pytorch_msssim's
-    ``ssim`` (11x11 Gaussian window, sigma 1.5, data_range 1), averaged over the selected frames
-    (:func:`ssim`).
-
-    Args:
-        pred, target: ``(B, T, 3, H, W)`` in [0, 1].
-        mask: ``(B, T)`` bool, False for padded frames past the end of a video.
-    """
-    p, y = pred[mask].float(), target[mask].float()  # (n, 3, H, W)
-    s = 1 - ssim(p, y)
-    if kind == "uvg":
-        return 0.7 * (p - y).abs().mean() + 0.3 * s
-    if kind == "ucf":
-        return F.mse_loss(p, y) + 0.03 * s
-    raise InputError(f"unknown loss kind {kind!r}; choose one of {LOSS_KINDS}")
-
-
-def weight_rate_bits(model: torch.nn.Module, step_fraction: float = 1 / 32) -> Tensor:
-    """A differentiable estimate of the weights' coded size in bits (entropy-aware training).
-
-    Each weight tensor (biases and other 1-D tensors are left out: they are few) costs
-    ``sum log2(1 + |w| / step)`` with ``step = step_fraction * max|w|`` (the step of a 6-bit
-    symmetric quantiser, the range detached): about the bits of an adaptive code of the
-    quantised value under a heavy-tailed (log-Laplace-like) model. Pulling weights that are small
-    relative to their tensor's range toward zero lowers it, which is what makes quantised weights
-    entropy-code into fewer bytes (as Boosting-NeRV and HiNeRV add a rate term for).
-    """
-    total = torch.zeros((), device=next(model.parameters()).device)
-    for p in model.parameters():
-        if p.dim() < 2 or not p.requires_grad:
-            continue
-        step = (p.detach().abs().amax() * step_fraction).clamp_min(1e-12)
-        total = total + torch.log2(1 + p.abs() / step).sum()
-    return total
 
 
 def lr_at(step: int, total_steps: int, base_lr: float = 5e-4, warmup: float = 0.2) -> float:
@@ -129,13 +45,6 @@ def lr_at(step: int, total_steps: int, base_lr: float = 5e-4, warmup: float = 0.
     if step < w:
         return base_lr * (0.1 + 0.9 * step / w)
     return base_lr * 0.5 * (1 + math.cos(math.pi * (step - w) / max(total_steps - w, 1e-12)))
-
-
-@torch.no_grad()
-def frame_psnr(pred: Tensor, target: Tensor) -> Tensor:
-    """Per-frame PSNR in dB of ``(..., 3, H, W)`` images in [0, 1] (MSE floored at 1e-10)."""
-    mse = (pred.float() - target.float()).pow(2).mean(dim=(-3, -2, -1))
-    return -10 * torch.log10(mse.clamp_min(1e-10))
 
 
 def _chw_uint8(x: Tensor | np.ndarray) -> Tensor:
@@ -150,6 +59,27 @@ def _chw_uint8(x: Tensor | np.ndarray) -> Tensor:
 def _as_float01(x: Tensor | np.ndarray) -> Tensor:
     x = _chw_uint8(x)
     return x.float() / 255 if x.dtype == torch.uint8 else x.float()
+
+
+class ClipRow(NamedTuple):
+    """One clip of the training set, with everything a batch needs from it."""
+
+    video: int
+    frames: np.ndarray  # frame indices into the video, clamped past its end
+    mask: np.ndarray  # bool, False for padded frames
+    t: np.ndarray  # position between the two keyframes, in [0, 1]
+    pos: np.ndarray  # position in the video, for the time encoding
+    key_start: int  # keyframe indices into the video's keyframes
+    key_end: int
+
+
+class FakeQuant(NamedTuple):
+    """Quantisation-aware training: the forward pass runs on the weights quantised as the file
+    stores them (:func:`dnerv_codec.quant.fake_quantize`), the gradient updates the float
+    weights (straight-through estimator)."""
+
+    bits: int
+    min_per_channel: int = 0
 
 
 class Trainer:
@@ -168,6 +98,8 @@ class Trainer:
         weight_rate: entropy-aware training: adds ``weight_rate`` x the estimated bits of the
             weights per pixel of the set (:func:`weight_rate_bits`) to the loss; 0 = official.
         loss_kind: "uvg" or "ucf"; on_step: called after every step with a dict of step stats.
+        masks: pruning masks (:func:`dnerv_codec.quant.magnitude_masks`) held after every step.
+        fake_quant: train with the weights quantised in the forward pass (:class:`FakeQuant`).
         distributed: train with DistributedDataParallel over the initialised process group
             (default: when one with several ranks is initialised). ``batch_size`` stays the
             global batch; each rank takes ``batch_size / world`` clips of every step.
@@ -190,6 +122,8 @@ class Trainer:
         on_step: Callable[[dict[str, Any]], None] | None = None,
         distributed: bool | None = None,
         weight_rate: float = 0.0,
+        masks: dict[str, Tensor] | None = None,
+        fake_quant: FakeQuant | None = None,
     ):
         if len(frames) != len(keyframes) or not frames:
             raise InputError("need one keyframe tensor per video and at least one video")
@@ -207,6 +141,7 @@ class Trainer:
         self.batch_size, self.epochs, self.lr, self.seed = batch_size, epochs, lr, seed
         self.loss_kind, self.warmup, self.on_step = loss_kind, warmup, on_step
         self.weight_rate = float(weight_rate)
+        self.masks, self.fake_quant = masks or {}, fake_quant
         H, W = model.frame_size
         self._pixels = sum(len(f) for f in self.frames) * H * W
         self.amp = bool(amp)
@@ -216,6 +151,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.step = 0
+        self.max_steps: int | None = None  # a shorter schedule, in steps (time budgets)
         self._setup_ranks(distributed)
 
     def _setup_ranks(self, distributed: bool | None) -> None:
@@ -250,7 +186,7 @@ class Trainer:
                 raise InputError(f"video {v}: expected {clips[-1].key_end_index + 1} keyframes")
             for c in clips:
                 idx, mask, t, pos = clip_inputs(c, len(f), self.T)
-                rows.append((v, idx, mask, t, pos, c.key_start_index, c.key_end_index))
+                rows.append(ClipRow(v, idx, mask, t, pos, c.key_start_index, c.key_end_index))
         self.clips = rows
 
     @property
@@ -259,13 +195,23 @@ class Trainer:
 
     @property
     def total_steps(self) -> int:
-        return self.steps_per_epoch * self.epochs
+        """Steps of the whole schedule: the epochs', or ``max_steps`` where a time budget set
+        fewer (the learning-rate schedule ends there)."""
+        steps = self.steps_per_epoch * self.epochs
+        return steps if self.max_steps is None else min(steps, self.max_steps)
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.total_steps
 
     def _batch(self, ids: list[int]) -> tuple[Tensor, ...]:
         rows = [self.clips[i] for i in ids]
-        target = torch.stack([self.frames[r[0]][torch.from_numpy(r[1])] for r in rows])
-        key = torch.stack([self.keyframes[r[0]][[r[5], r[6]]] for r in rows])  # (B, 2, 3, H, W)
-        mask, t, pos = (torch.from_numpy(np.stack([r[j] for r in rows])) for j in (2, 3, 4))
+        target = torch.stack([self.frames[r.video][torch.from_numpy(r.frames)] for r in rows])
+        key = torch.stack([self.keyframes[r.video][[r.key_start, r.key_end]] for r in rows])
+        mask, t, pos = (
+            torch.from_numpy(np.stack([getattr(r, name) for r in rows]))
+            for name in ("mask", "t", "pos")
+        )
         dev = self.device
         key = self.model.normalize(_as_float01(key.flatten(0, 1)).to(dev)).unflatten(0, (-1, 2))
         target = target.to(dev).float() / 255  # (B, T, 3, H, W)
@@ -279,19 +225,26 @@ class Trainer:
             dt = torch.float16
         return torch.autocast(self.device.type, dtype=dt)
 
-    def run_epoch(self) -> dict[str, float]:
-        """Train one epoch over all clips in a seeded random order; returns mean loss and PSNR."""
-        if self.epoch >= self.epochs:
+    def run_epoch(self, stop: Callable[[], bool] | None = None) -> dict[str, float]:
+        """Train one epoch over all clips in a seeded random order; returns mean loss and PSNR.
+
+        The epoch ends early when the schedule does (``max_steps``) or when ``stop()``, asked
+        before every step, says so (a time budget); its statistics are those of the steps run.
+        """
+        if self.epoch >= self.epochs or self.finished:
             raise InputError(f"training already finished ({self.epochs} epochs)")
         self.net.train()
         order = torch.randperm(len(self.clips), generator=self.gen).tolist()
         losses, psnrs, t0 = [], [], time.perf_counter()
         for b in range(self.steps_per_epoch):
+            if b and (self.finished or (stop is not None and stop())):
+                break
             ids, weight = self._share(order[b * self.batch_size :][: self.batch_size])
             key, t, pos, target, mask = self._batch(ids)
             lr = lr_at(self.step, self.total_steps, self.lr, self.warmup)
             for g in self.opt.param_groups:
                 g["lr"] = lr
+            floats = self._swap_in_quantised()
             with self._autocast():
                 pred = self.net(key, t, pos)  # (B, T, 3, H, W)
             loss = dnerv_loss(pred, target, mask, self.loss_kind)
@@ -302,7 +255,9 @@ class Trainer:
                 )
             self.opt.zero_grad(set_to_none=True)
             objective.backward()
+            self._restore(floats)  # the quantised forward pass's gradient updates the floats
             self.opt.step()
+            quant.apply_masks(self.model, self.masks)
             self.step += 1
             losses.append(loss.item() * weight / self.world)  # this rank's part of the step loss
             if weight:
@@ -319,6 +274,43 @@ class Trainer:
             "seconds": time.perf_counter() - t0,
         }
 
+    def _float_params(self) -> list[Tensor]:
+        return [p for p in self.model.parameters() if p.is_floating_point()]
+
+    @torch.no_grad()
+    def _swap_in_quantised(self) -> list[Tensor]:
+        """Under ``fake_quant``, replace the weights by their quantised values; returns the
+        float weights to restore (empty otherwise)."""
+        if self.fake_quant is None:
+            return []
+        bits, min_per_channel = self.fake_quant
+        floats = []
+        for p in self._float_params():
+            floats.append(p.detach().clone())
+            p.copy_(quant.fake_quantize(p, bits, min_per_channel))
+        return floats
+
+    @torch.no_grad()
+    def _restore(self, floats: list[Tensor]) -> None:
+        for p, f in zip(self._float_params() if floats else [], floats, strict=True):
+            p.copy_(f)
+
+    @torch.no_grad()
+    def evaluate(self, max_clips: int | None = None) -> float:
+        """Mean PSNR of the network (its current weights) over every real frame of the set, or
+        of ``max_clips`` clips spread evenly over it (a bounded cost for large sets)."""
+        was_training = self.model.training
+        self.model.eval()
+        ids = list(range(len(self.clips)))
+        if max_clips is not None and len(ids) > max_clips:
+            ids = [int(i) for i in np.linspace(0, len(ids) - 1, max_clips).round()]
+        values = []
+        for start in range(0, len(ids), self.batch_size):
+            key, t, pos, target, mask = self._batch(ids[start : start + self.batch_size])
+            values.append(frame_psnr(self.model(key, t, pos), target)[mask])
+        self.model.train(was_training)
+        return torch.cat(values).mean().item()
+
     def _share(self, ids: list[int]) -> tuple[list[int], float]:
         """This rank's clips of a global batch, and the weight that makes the all-reduced
         gradient the one of the whole batch's loss (a mean over its real frames)."""
@@ -330,7 +322,7 @@ class Trainer:
             return ids[:1], 0.0
 
         def frames(rows: list[int]) -> int:
-            return sum(int(self.clips[i][2].sum()) for i in rows)
+            return sum(int(self.clips[i].mask.sum()) for i in rows)
 
         return mine, self.world * frames(mine) / frames(ids)
 
@@ -358,7 +350,12 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "rng": self.gen.get_state(),
-            "options": {"batch_size": self.batch_size, "epochs": self.epochs, "lr": self.lr},
+            "options": {
+                "batch_size": self.batch_size,
+                "epochs": self.epochs,
+                "lr": self.lr,
+                "max_steps": self.max_steps,
+            },
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -367,4 +364,5 @@ class Trainer:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         # A schedule shortened to fit a time budget stays shortened when the run resumes.
         self.epochs = min(self.epochs, int(state["options"]["epochs"]))
+        self.max_steps = state["options"].get("max_steps")
         self.gen.set_state(state["rng"])

@@ -108,6 +108,21 @@ def probe(path: str | Path) -> tuple[int, int, Fraction]:
     return int(size.group(1)), int(size.group(2)), rate
 
 
+def _decoder(path: Path, max_frames: int | None) -> tuple[list[str], int, int, Fraction]:
+    """The ffmpeg command that decodes ``path`` to raw RGB on stdout, and width, height, fps."""
+    _refuse_container(path)
+    width, height, fps = probe(path)
+    if not (width <= MAX_SIDE and height <= MAX_SIDE):
+        raise InputError(f"{path} is {width}x{height}; frames up to {MAX_SIDE}x{MAX_SIDE} fit")
+    out_args = {"format": "rawvideo", "pix_fmt": "rgb24", "map": "0:v:0", "fps_mode": "passthrough"}
+    if max_frames is not None:
+        if max_frames < 1:
+            raise InputError(f"--max-frames must be at least 1, got {max_frames}")
+        out_args["vframes"] = max_frames
+    cmd = ffmpeg.input(str(path)).output("pipe:", **out_args)
+    return cmd.compile(cmd=ffmpeg_exe()) + ["-v", "error", "-nostdin"], width, height, fps
+
+
 def read_video(path: str | Path, max_frames: int | None = None, name: str | None = None) -> Video:
     """Decode a video file (anything ffmpeg reads) to uint8 RGB frames in memory.
 
@@ -120,21 +135,8 @@ def read_video(path: str | Path, max_frames: int | None = None, name: str | None
         InputError: unreadable file, no video stream, or no frames.
     """
     path = Path(path)
-    _refuse_container(path)
-    width, height, fps = probe(path)
-    if not (width <= MAX_SIDE and height <= MAX_SIDE):
-        raise InputError(f"{path} is {width}x{height}; frames up to {MAX_SIDE}x{MAX_SIDE} fit")
-    out_args = {"format": "rawvideo", "pix_fmt": "rgb24", "map": "0:v:0", "fps_mode": "passthrough"}
-    if max_frames is not None:
-        if max_frames < 1:
-            raise InputError(f"--max-frames must be at least 1, got {max_frames}")
-        out_args["vframes"] = max_frames
-    cmd = ffmpeg.input(str(path)).output("pipe:", **out_args)
-    proc = subprocess.run(
-        cmd.compile(cmd=ffmpeg_exe()) + ["-v", "error", "-nostdin"],
-        capture_output=True,
-        check=False,
-    )
+    cmd, width, height, fps = _decoder(path, max_frames)
+    proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0:
         raise InputError(f"cannot decode {path}: {_last_line(proc.stderr)}")
     frame_bytes = width * height * 3
@@ -144,6 +146,48 @@ def read_video(path: str | Path, max_frames: int | None = None, name: str | None
     frames = np.frombuffer(proc.stdout, np.uint8, count * frame_bytes)
     frames = frames.reshape(count, height, width, 3).copy()
     return Video(name or path.stem, frames, fps)
+
+
+@dataclass
+class VideoSource:
+    """A video read a few frames at a time: ``chunks`` yields uint8 ``(n, H, W, 3)`` arrays."""
+
+    name: str
+    fps: Fraction
+    chunks: Iterator[np.ndarray]
+
+
+def stream_video(path: str | Path, max_frames: int | None = None, chunk: int = 16) -> VideoSource:
+    """A video file decoded ``chunk`` frames at a time (memory: one chunk, whatever the length).
+
+    Raises (when the chunks are read):
+        InputError: unreadable file, no video stream, or no frames.
+    """
+    path = Path(path)
+    cmd, width, height, fps = _decoder(path, max_frames)
+    frame_bytes = width * height * 3
+
+    def chunks() -> Iterator[np.ndarray]:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            count = 0
+            while data := proc.stdout.read(chunk * frame_bytes):
+                n = len(data) // frame_bytes
+                if n:
+                    count += n
+                    yield np.frombuffer(data, np.uint8, n * frame_bytes).reshape(
+                        n, height, width, 3
+                    )
+            if proc.wait() != 0:
+                raise InputError(f"cannot decode {path}: {_last_line(proc.stderr.read())}")
+            if count == 0:
+                raise InputError(f"{path} has no video frames")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    return VideoSource(path.stem, fps, chunks())
 
 
 def read_frame_folder(
@@ -200,6 +244,29 @@ def iter_inputs(
 ) -> Iterator[Video]:
     """:func:`read_inputs` one video at a time (a set larger than memory streams through)."""
     return _unique_names(_iter_videos(inputs, max_frames))
+
+
+def iter_sources(
+    inputs: Sequence[str | Path | Video], max_frames: int | None = None
+) -> Iterator[VideoSource]:
+    """As :func:`iter_inputs`, with video files decoded a few frames at a time (the frame cache
+    builds from these: a video longer than memory streams through)."""
+    return _unique_names(_iter_sources(inputs, max_frames))
+
+
+def _iter_sources(inputs, max_frames: int | None) -> Iterator[VideoSource]:
+    for item in inputs:
+        path = None if isinstance(item, Video) else Path(item)
+        if path is not None and path.is_file():
+            yield stream_video(path, max_frames)
+        elif path is not None and path.is_dir() and not _is_image_folder(path):
+            members = sorted(p for p in path.iterdir() if p.is_file())
+            if not members:
+                raise InputError(f"{path} is an empty folder")
+            yield from (stream_video(p, max_frames) for p in members)
+        else:  # a decoded video, a folder of frames, or a missing path (one error for all)
+            for video in _iter_videos([item], max_frames):
+                yield VideoSource(video.name, video.fps, iter([video.frames]))
 
 
 def _refuse_container(path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from bitstream import write_container
 from bitstream._sample import sample_sections
@@ -112,3 +113,24 @@ def test_info_on_odd_metadata_raises_only_dnerv_errors(tmp_path, capsys):
             continue
         assert main(["info", str(path)]) == 0
         assert main(["info", str(path), "--json"]) == 0
+
+
+def test_info_on_a_file_the_encoder_wrote_imports_no_torch(tmp_path):
+    """The encoder writes compact or packed weight sections, whose tensors come from the model
+    configuration: ``dnerv info`` lists them without torch (bitstream.layout)."""
+    import dnerv_codec
+
+    out = tmp_path / "e.dnerv"
+    sample = Path(__file__).resolve().parent.parent / "data" / "bbb_320x180_64f.mp4"
+    fast = {"preset": "tiny", "keyframe_codec": "png", "keyframe_quality": 1, "quiet": True}
+    dnerv_codec.encode(sample, out, epochs=1, max_frames=3, verify=False, **fast)
+    code = (
+        "import json, sys\n"
+        "from dnerv_codec.commands.info import inspect\n"
+        f"info = inspect({str(out)!r})\n"
+        "assert 'torch' not in sys.modules, 'dnerv info imported torch'\n"
+        "print(json.dumps([list(info['sections']), len(info['tensors'])]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    sections, tensors = json.loads(done.stdout)
+    assert {"weights-compact", "weights-packed"} & set(sections) and tensors > 10

@@ -291,18 +291,17 @@ def test_time_budget_shortens_the_schedule_and_stops_in_time(clip, tmp_path):
         **FAST,
     )  # fmt: skip
     assert 2 <= report.epochs < 100_000  # the schedule was fitted to the budget, then ran out
-    # it stops at the end of the epoch that crosses the budget (epochs take < 1.5 s here even
-    # on shared cores, after a first epoch of up to ~6 s start-up)
-    assert report.train_seconds < 8 + 8
+    # the budget is checked before every step (a step takes well under a second here)
+    assert 8 <= report.train_seconds < 8 + 2
     assert (tmp_path / "b.dnerv").stat().st_size == report.bytes
 
 
 def test_one_slow_epoch_does_not_shrink_the_schedule():
-    from dnerv_codec.encoder import _schedule_fit_due, _typical_epoch_seconds
+    from dnerv_codec.encoder.fitting import _schedule_fit_due, _typical_seconds
 
     # start-up, then one epoch slowed 3x by another process, then the usual 2 s
     seconds = [9.0, 6.0, 2.0, 2.1]
-    assert _typical_epoch_seconds(seconds) == 2.1  # the median of the epochs after the first
+    assert _typical_seconds(seconds) == 2.1  # the median of the epochs after the first
     assert not _schedule_fit_due(seconds[:2], remaining=500.0)  # one sample: wait for three
     assert _schedule_fit_due(seconds, remaining=500.0)
     # epochs so long that fewer than ten still fit: fit from the second epoch on
@@ -310,18 +309,21 @@ def test_one_slow_epoch_does_not_shrink_the_schedule():
     assert not _schedule_fit_due([9.0], remaining=1.0)  # the first epoch alone says nothing
 
 
-def test_schedule_fit_only_ever_shrinks():
+def test_schedule_fits_the_time_left():
     from types import SimpleNamespace
 
-    from dnerv_codec.encoder import _fit_schedule_to_budget
+    from dnerv_codec.encoder.fitting import _fit_schedule_to_budget
 
     bar = SimpleNamespace(total=None, refresh=lambda: None)
-    trainer = SimpleNamespace(epoch=3, epochs=100)
-    _fit_schedule_to_budget(trainer, remaining=8.0, epoch_seconds=1.0, bar=bar)
-    assert trainer.epochs == 3 + 8 and bar.total == 11  # 1 s per epoch, 8 s left
-    trainer = SimpleNamespace(epoch=3, epochs=5)
-    _fit_schedule_to_budget(trainer, remaining=8.0, epoch_seconds=1.0, bar=bar)
-    assert trainer.epochs == 5  # already fits: unchanged
-    trainer = SimpleNamespace(epoch=3, epochs=50)
-    _fit_schedule_to_budget(trainer, remaining=-2.0, epoch_seconds=1.0, bar=bar)
-    assert trainer.epochs == 3  # over budget: stop now
+    trainer = SimpleNamespace(step=3, steps_per_epoch=10, epochs=10, max_steps=None)
+    _fit_schedule_to_budget(trainer, remaining=8.0, step_seconds=1.0, bar=bar)
+    assert trainer.max_steps == 3 + 8 and bar.total == 11  # 1 s per step, 8 s left
+    trainer.step = 9  # steps ran faster than assumed: the schedule grows back
+    _fit_schedule_to_budget(trainer, remaining=8.0, step_seconds=1.0, bar=bar)
+    assert trainer.max_steps == 17 and bar.total == 17
+    trainer = SimpleNamespace(step=3, steps_per_epoch=5, epochs=1, max_steps=None)
+    _fit_schedule_to_budget(trainer, remaining=8.0, step_seconds=1.0, bar=bar)
+    assert trainer.max_steps is None  # the epochs asked for fit: unchanged
+    trainer = SimpleNamespace(step=3, steps_per_epoch=10, epochs=5, max_steps=None)
+    _fit_schedule_to_budget(trainer, remaining=-2.0, step_seconds=1.0, bar=bar)
+    assert trainer.max_steps == 3  # over budget: stop now

@@ -203,3 +203,20 @@ def test_one_process_with_the_cache_writes_the_same_file(clips, tmp_path):
     dnerv_codec.encode(clips, a, **common)
     dnerv_codec.encode(clips, b, cache_dir=str(tmp_path / "cache"), **common)
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_rate_control_under_torchrun(clips, tmp_path):
+    """The default encoder's path under torchrun: rank 0 plans and lands, every process trains
+    and fine-tunes with the quantisation in the loop; the file lands in the window."""
+    out = tmp_path / "rc.dnerv"
+    opts = ["--target-bpp", "1.0", "--epochs", "3", "--qat-epochs", "1", "--seed", "3"]
+    cmd = _torchrun(2, *map(str, clips), str(out), *opts, "--cache-dir", str(tmp_path / "cache"),
+                    "--json", "--no-verify", "-q")  # fmt: skip
+    status = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    assert status.returncode == 0, status.stderr
+    reports = [json.loads(line) for line in status.stdout.splitlines() if line.startswith("{")]
+    assert len(reports) == 1  # rank 0 alone reports
+    rate = reports[0]["rate"]
+    assert rate["qat"]["epochs"] == 1 and rate["clip_length"] == 2
+    assert 0.95 * rate["target_bytes"] <= out.stat().st_size <= rate["target_bytes"]
+    assert _quality(out, clips) > 15

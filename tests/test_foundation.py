@@ -65,4 +65,9 @@ def test_codecs_lists_keyframe_codecs_presets_and_rd_codecs(capsys):
     assert out.err == ""  # no third-party warnings
     for name in [*available(), "uvg-xs", "demo", "x265"]:
         assert name in out.out
-    assert "hevc-intra            id 2   quality 1..12  no weights needed  (default)" in out.out
+    # each default says whose it is: rate control's (the default encoder) and --preset's
+    assert "hevc-intra            id 2   quality 1..12  no weights needed  (default" in out.out
+    assert "hevc-intra" in out.out.split("(default with --preset, quality 8)")[0].splitlines()[-1]
+    assert (
+        "hevc-ra" in out.out.split("(default: rate control plans its quality)")[0].splitlines()[-1]
+    )

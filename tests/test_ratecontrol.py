@@ -15,6 +15,8 @@ from dnerv_codec.video import read_video
 
 CLIP_PIXELS = 320 * 180 * 64
 
+RC = ratecontrol.DEFAULT
+
 
 def test_quality_scale_is_monotone_and_documented_ends():
     assert ratecontrol.quality_to_bpp(1) == pytest.approx(0.02)
@@ -51,11 +53,11 @@ def _file_size_of(fixed: int):
 def test_land_hits_the_window_from_below(slack):
     torch.manual_seed(0)
     model = build_model("compact", (192, 320), **compact_options(8))
-    full = len(ratecontrol._quantised_weights(model, 8, 0.0)[1])
-    low = len(ratecontrol._quantised_weights(model, 2, 0.0)[1])
+    full = len(ratecontrol.quantised_weights(model, 8, 0.0, RC.min_per_channel)[1])
+    low = len(ratecontrol.quantised_weights(model, 2, 0.0, RC.min_per_channel)[1])
     target = int(1000 + low + slack * (full - low))
     landing = ratecontrol.land(model, target, _file_size_of(1000))
-    assert (1 - ratecontrol.TOLERANCE) * target <= landing.size <= target
+    assert (1 - RC.tolerance) * target <= landing.size <= target
     assert landing.size == 1000 + len(landing.weights[1])
 
 
@@ -115,22 +117,22 @@ def test_targets_on_the_real_clip_land_within_5_percent(rate_runs, bpp):
     report = rate_runs[bpp]
     target = int(bpp * 320 * 180 * 32 / 8)
     assert report.rate["target_bytes"] == target
-    assert (1 - ratecontrol.TOLERANCE) * target <= report.bytes <= target
+    assert (1 - RC.tolerance) * target <= report.bytes <= target
     assert report.bpp == pytest.approx(report.bytes * 8 / (320 * 180 * 32))
 
 
 def test_rate_control_defaults_to_predictive_keyframes_and_short_clips(rate_runs):
     for bpp, report in rate_runs.items():
         with dnerv_codec.open(report.output) as f:
-            assert f.meta["keyframe"]["name"] == ratecontrol.KEYFRAME_CODEC == "hevc-ra"
+            assert f.meta["keyframe"]["name"] == RC.keyframe_codec == "hevc-ra"
             assert f.meta["clip_length"] == report.rate["clip_length"]
             # cascaded flows for 2-frame clips only (measured): model config version 2
             config = f.meta["model"]["config"]
             cascade = report.rate["clip_length"] == 2
-            assert config["flow_cascade"] is cascade and ratecontrol.FLOW_CASCADE
+            assert config["flow_cascade"] is cascade and RC.flow_cascade
             assert config["version"] == (2 if cascade else 1) and f.model.config == config
-        assert report.rate["clip_length"] == ratecontrol.clip_length_for(bpp)
-    assert [ratecontrol.clip_length_for(b) for b in (0.01, 0.089, 0.09, 1.0)] == [4, 4, 2, 2]
+        assert report.rate["clip_length"] == RC.clip_length_for(bpp)
+    assert [RC.clip_length_for(b) for b in (0.01, 0.089, 0.09, 1.0)] == [4, 4, 2, 2]
 
 
 @pytest.mark.slow
@@ -144,25 +146,34 @@ def test_fake_quant_matches_the_stored_quantisation():
     model = build_model("compact", (64, 96), **compact_options(8))
     state = model.state_dict()
     stored = quant.records_to_state(
-        quant.quantize_state(state, 5, min_per_channel=ratecontrol.MIN_PER_CHANNEL)
+        quant.quantize_state(state, 5, min_per_channel=RC.min_per_channel)
     )
     for name, tensor in state.items():
-        assert torch.allclose(ratecontrol._fake_quant(tensor, 5), stored[name], atol=1e-6), name
+        assert torch.allclose(
+            quant.fake_quantize(tensor, 5, RC.min_per_channel), stored[name], atol=1e-6
+        ), name
 
 
-def test_quantisation_aware_finetune_keeps_the_mask_and_trains():
+def _qat_setup():
+    """A compact model, a random 9-frame clip, its trainer and the encoder's options."""
+    from dnerv_codec.encoder import EncodeOptions
     from dnerv_codec.train import Trainer
 
     torch.manual_seed(0)
     model = build_model("compact", (64, 96), **compact_options(4))
     frames = [torch.randint(0, 256, (9, 64, 96, 3), dtype=torch.uint8)]
     keys = [frames[0][[0, 8]]]
+    opts = EncodeOptions(target_bpp=0.1, lr=5e-3, quiet=True)
+    opts.validate()
+    return model, Trainer(model, frames, keys, epochs=1, lr=1e-3), opts
+
+
+def test_quantisation_aware_finetune_keeps_the_mask_and_trains():
+    from dnerv_codec.encoder.fitting import quantisation_aware_finetune
+
+    model, trainer, opts = _qat_setup()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-
-    def factory(epochs, on_step):
-        return Trainer(model, frames, keys, epochs=epochs, lr=1e-3, on_step=on_step)
-
-    ratecontrol.quantisation_aware_finetune(factory, model, 4, 0.5, 1)
+    quantisation_aware_finetune(trainer, opts, 4, 0.5, 1, None)
     masks = quant.magnitude_masks(model, 0.5)
     pruned = sum(int((p == 0).sum()) for p in quant.prunable(model).values())
     total = sum(p.numel() for p in quant.prunable(model).values())
@@ -236,29 +247,18 @@ def test_default_rate_rises_to_what_a_one_frame_video_needs(sample_clip, tmp_pat
 def test_quantisation_aware_finetune_starts_no_epoch_after_the_deadline():
     import time
 
-    from dnerv_codec.train import Trainer
+    from dnerv_codec.encoder.fitting import quantisation_aware_finetune
 
-    torch.manual_seed(0)
-    model = build_model("compact", (64, 96), **compact_options(4))
-    frames = [torch.randint(0, 256, (9, 64, 96, 3), dtype=torch.uint8)]
-    keys = [frames[0][[0, 8]]]
-
-    def factory(epochs, on_step):
-        return Trainer(model, frames, keys, epochs=epochs, lr=1e-3, on_step=on_step)
-
-    tuner = ratecontrol.quantisation_aware_finetune(
-        factory, model, 4, 0.5, 5, deadline=time.monotonic()
-    )
+    _, trainer, opts = _qat_setup()
+    tuner = quantisation_aware_finetune(trainer, opts, 4, 0.5, 5, deadline=time.monotonic())
     assert tuner.epoch == 0
-    tuner = ratecontrol.quantisation_aware_finetune(
-        factory, model, 4, 0.5, 2, deadline=time.monotonic() + 3600
-    )
+    tuner = quantisation_aware_finetune(trainer, opts, 4, 0.5, 2, deadline=time.monotonic() + 3600)
     assert tuner.epoch == 2
 
 
 def test_quantisation_aware_finetuning_is_the_default(sample_clip, tmp_path):
-    share = ratecontrol.QAT_SHARE
-    assert [ratecontrol.qat_share(t) for t in (2, 4, 8)] == [share, share, share]
+    share = RC.qat_share
+    assert [RC.qat_share_for(t) for t in (2, 4, 8)] == [share, share, share]
     run = {**RATE_RUN, "epochs": 10}  # a tenth of 10 epochs: one epoch of QAT
     report = dnerv_codec.encode(sample_clip, tmp_path / "q.dnerv", target_bpp=0.05, **run)
     qat = report.rate["qat"]
@@ -273,9 +273,10 @@ def test_quantisation_aware_finetuning_is_the_default(sample_clip, tmp_path):
 
 
 def test_time_budget_keeps_room_for_quantisation_aware_finetuning():
-    from dnerv_codec.encoder import EncodeOptions, _training_budget
+    from dnerv_codec.encoder import EncodeOptions
+    from dnerv_codec.encoder.fitting import _training_budget
 
-    cost = ratecontrol.QAT_EPOCH_COST
+    cost = RC.qat_epoch_cost
     opts = EncodeOptions(time_budget=600.0, target_bpp=0.03)
     assert _training_budget(opts, 2.0, 0.0) == 600.0
     # a share of the epochs trained: training T and fine-tuning 0.1 T x cost fill the budget

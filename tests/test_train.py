@@ -52,7 +52,7 @@ def test_loss_is_official_formula_and_ignores_padded_frames():
 
 @pytest.mark.parametrize("size", [(24, 30), (8, 40), (144, 176)])
 def test_ssim_value_and_gradient_match_pytorch_msssim(size):
-    from dnerv_codec.train import ssim as our_ssim
+    from dnerv_codec.losses import ssim as our_ssim
 
     g = torch.Generator().manual_seed(1)
     x = torch.rand(3, 3, *size, generator=g, requires_grad=True)

@@ -11,6 +11,7 @@ def codecs() -> None:
     from bitstream import ids
     from dnerv_codec import keyframe
     from dnerv_codec.model.presets import PRESETS, count_parameters
+    from dnerv_codec.ratecontrol import DEFAULT
     from dnerv_codec.rd.registry import codec_names
 
     click.echo("Keyframe codecs (--keyframe-codec, --keyframe-quality; higher quality is better):")
@@ -21,10 +22,13 @@ def codecs() -> None:
         else:
             found = [q for q in range(lo, hi + 1) if keyframe.weights_present(name, q)]
             weights = f"pretrained weights cached for {found}" if found else "needs weights"
-        default = "  (default)" if name == keyframe.DEFAULT_CODEC else ""
+        default = ""
+        if name == DEFAULT.keyframe_codec:
+            default = "  (default: rate control plans its quality)"
+        elif name == keyframe.DEFAULT_CODEC:
+            default = f"  (default with --preset, quality {keyframe.DEFAULT_QUALITY})"
         codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
         click.echo(f"  {name:<21} id {codec_id:<3} quality {lo}..{hi:<3} {weights}{default}")
-    click.echo(f"  default quality: {keyframe.DEFAULT_QUALITY}")
     click.echo("\nNetwork presets (--preset; parameters at the preset's native size):")
     for p in PRESETS.values():
         size = f"{p.frame_size[0]}x{p.frame_size[1]}"

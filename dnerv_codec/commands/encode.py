@@ -8,6 +8,7 @@ import os
 import click
 
 from dnerv_codec.encoder import EncodeOptions
+from dnerv_codec.encoder.options import SPEEDS
 
 _D = EncodeOptions()
 
@@ -19,8 +20,24 @@ _D = EncodeOptions()
     help="A fixed network size (see `dnerv codecs`); without it, rate control sizes the network "
     "(--quality 6 unless --target-bpp, --target-size or --quality says otherwise).",
 )
-@click.option("--epochs", type=int, default=_D.epochs, show_default=True)
-@click.option("--time-budget", type=float, help="Stop training after this many seconds.")
+@click.option(
+    "--epochs",
+    type=int,
+    help="Training length; without --time-budget and --speed, exactly this many [default: 60, "
+    "within the --speed medium budget].",
+)
+@click.option(
+    "--time-budget",
+    type=float,
+    help="Seconds of training (with fine-tuning), checked before every step [default: --speed].",
+)
+@click.option(
+    "--speed",
+    type=click.Choice(list(SPEEDS)),
+    help="Without --time-budget, the training budget from the video's size: fast 1 s, medium "
+    "4 s, slow 16 s per megapixel of video (at least 30 / 120 / 600 s); none: --epochs alone "
+    "[default: medium, none when --epochs is given].",
+)
 @click.option(
     "--batch-size", type=int, help="Clips per training step (default: the preset's, else 2)."
 )

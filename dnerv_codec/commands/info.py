@@ -4,7 +4,8 @@ Shows the videos (frames, resolution, frame rate), the model, the keyframe codec
 every section and the bits per pixel computed from the real file size. Every section's CRC32 is
 checked, the metadata is validated (``bitstream.meta.validate_metadata``) and every weight record
 is parsed (its symbols are not decoded). Text from the file is escaped in the output.
-Imports no torch (except to size the network of a compact or packed weights section).
+Imports no torch: the tensors of a compact or packed weights section come from the model
+configuration (``bitstream.layout``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import click
 from bitstream.container import ContainerReader
 from bitstream.ids import ARCHITECTURES, KEYFRAME_CODECS, SECTION_TYPES, id_of
 from bitstream.keyframes import KeyframeIndex
+from bitstream.layout import dnerv_layout
 from bitstream.meta import printable, read_metadata, validate_metadata
 from bitstream.weights import describe_weights, describe_weights_packed
 
@@ -53,9 +55,7 @@ def inspect(path: str | Path) -> dict[str, Any]:
             ):
                 if reader.has_section(id_of(SECTION_TYPES, kind)):
                     data = reader.read_section(id_of(SECTION_TYPES, kind))
-                    from dnerv_codec.decoder import stored_layout  # imports torch
-
-                    tensors = describe(data, stored_layout(meta["model"].get("config")))
+                    tensors = describe(data, dnerv_layout(meta["model"]["config"]))
         size, version = reader.file_size, reader.version
     videos = [
         {

@@ -32,6 +32,9 @@ class KeyframeCodecError(DnervError, RuntimeError):
     """An external codec (ffmpeg, CompressAI) failed while encoding valid input."""
 
 
+CHUNK_PICTURES = 32  # keyframes compressed at a time (rounded to whole groups)
+
+
 class KeyframeCodec(ABC):
     """One image codec at one quality, with the weights it uses (if any).
 
@@ -70,6 +73,23 @@ class KeyframeCodec(ABC):
             CodecMismatchError: (learned codecs) the bitstream did not decode to the encoder's
                 reconstruction.
         """
+
+    def compress_in_chunks(
+        self, frames: np.ndarray, indices: np.ndarray, into: np.ndarray | None = None
+    ) -> list[bytes]:
+        """Compress ``frames[indices]`` a few whole groups at a time (memory: one chunk of
+        pictures, however many keyframes a long video has), writing the reconstructions into
+        ``into`` (``(len(indices), H, W, 3)`` uint8, e.g. a memory map) when given. Groups are
+        coded independently, so the strings are those of one call on all the frames."""
+        per_chunk = self.group * max(1, CHUNK_PICTURES // self.group)
+        data: list[bytes] = []
+        for start in range(0, len(indices), per_chunk):
+            part = np.asarray(frames[indices[start : start + per_chunk]])
+            strings, recon = self.compress_with_reconstruction(part)
+            data.extend(strings)
+            if into is not None:
+                into[start : start + len(part)] = recon
+        return data
 
     @abstractmethod
     def decompress(self, data: list[bytes], size: tuple[int, int]) -> np.ndarray:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 
 _FRAC = 16  # fractional bits of the fixed-point coefficients
-_ONE = 1 << _FRAC
 
 # Forward matrix rows (Y', Cb, Cr), each scaled by 2^16; the Y' row sums to 2^16, chroma rows to 0.
 _FWD = np.array(
@@ -37,22 +36,39 @@ _FWD = np.array(
 _R_CR, _G_CB, _G_CR, _B_CB = 103207, 12276, 30679, 121609
 
 
+def _per_frame(convert, frames: np.ndarray, frame_dims: int, out_shape, dtype, *args):
+    """``convert`` applied to each frame of ``frames`` (its last ``frame_dims`` dimensions) into
+    one array: the int64 intermediates stay the size of one frame, not of the whole batch."""
+    lead = frames.shape[: frames.ndim - frame_dims]
+    out = np.empty(lead + out_shape, dtype)
+    for index in np.ndindex(*lead):
+        out[index] = convert(frames[index], *args)
+    return out
+
+
 def rgb_to_yuv444(rgb: np.ndarray, bits: int = 8) -> np.ndarray:
     """Convert uint8 RGB ``(..., H, W, 3)`` to Y'CbCr planes ``(..., 3, H, W)`` of ``bits`` bits.
 
     Returns uint8 for 8 bits, uint16 for 9-16 bits.
     """
+    dtype = np.uint8 if bits == 8 else np.uint16
+    if rgb.ndim > 3:
+        h, w = rgb.shape[-3:-1]
+        return _per_frame(rgb_to_yuv444, rgb, 3, (3, h, w), dtype, bits)
     shift = _FRAC - (bits - 8)  # output scaled by 2^(bits - 8)
     x = rgb.astype(np.int64)
     planes = np.einsum("...c,kc->...k", x, _FWD)  # (..., H, W, 3)
     planes = np.moveaxis(planes, -1, -3)  # (..., 3, H, W)
     planes[..., 1:, :, :] += 128 << _FRAC
     out = (planes + (1 << (shift - 1))) >> shift
-    return np.clip(out, 0, (1 << bits) - 1).astype(np.uint8 if bits == 8 else np.uint16)
+    return np.clip(out, 0, (1 << bits) - 1).astype(dtype)
 
 
 def yuv444_to_rgb(yuv: np.ndarray, bits: int = 8) -> np.ndarray:
     """Convert Y'CbCr planes ``(..., 3, H, W)`` of ``bits`` bits to uint8 RGB ``(..., H, W, 3)``."""
+    if yuv.ndim > 3:
+        h, w = yuv.shape[-2:]
+        return _per_frame(yuv444_to_rgb, yuv, 3, (h, w, 3), np.uint8, bits)
     x = yuv.astype(np.int64)
     y = x[..., 0, :, :] << _FRAC
     cb = x[..., 1, :, :] - (128 << (bits - 8))

@@ -107,7 +107,7 @@ register(
         (2, 2, 2, 2),
         (144, 176),
         None,
-        "the small config measured with the official code on 2 CPU cores (official-cpu.md)",
+        "the small config measured with the official code on 2 CPU cores (docs/METHOD.md)",
     )
 )
 # Our compact presets (not official): the RGB head adds its output to the fused warped keyframes

@@ -1,0 +1,408 @@
+"""The encoder's stages, in the order :func:`run` calls them:
+
+1. :func:`prepare`: read the inputs, plan the rate (rate control), build the network, compress
+   the keyframes (the network trains on the *decoded* keyframes, as the decoder sees them) and
+   cut the frames into training streams;
+2. :func:`fit`: train under the time budget, with checkpoints; with a fixed preset, prune and
+   fine-tune;
+3. :func:`land`: quantise and entropy-code the weights: rate control's landing, quantisation-
+   aware fine-tuning and a second landing; or the preset's fixed quantisation;
+4. :func:`write_and_verify`: write the container atomically and decode the written file to
+   measure what a user will get;
+5. :func:`report`: the :class:`EncodeReport`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bitstream.container import write_container
+from bitstream.keyframes import pack_keyframes
+from bitstream.meta import validate_metadata
+from dnerv_codec import distributed, framecache, quant, ratecontrol
+from dnerv_codec.checkpoint import Checkpoint
+from dnerv_codec.clips import CLIP_LENGTH
+from dnerv_codec.errors import InputError, OutputExistsError
+from dnerv_codec.geometry import Geometry, choose_geometry
+from dnerv_codec.model import build_model, required_multiple
+from dnerv_codec.progress import Progress
+from dnerv_codec.video import Video
+
+from .fitting import make_trainer, prune_and_finetune, quantisation_aware_finetune, train
+from .options import EncodeOptions, EncodeReport, speed_budget
+from .sections import FileAssembly, FileDescription, WeightsSection
+
+
+@dataclass
+class Prepared:
+    """Everything training starts from."""
+
+    videos: list[Video]
+    codec: Any  # dnerv_codec.keyframe.KeyframeCodec at the chosen quality
+    preset: str
+    plan: ratecontrol.Plan | None  # None: a fixed preset
+    geometry: Geometry
+    norm: tuple[list[float], list[float]]  # the set's mean and std
+    model: torch.nn.Module
+    ckpt: Checkpoint | None
+    keyframe_streams: dict[tuple[int, int], bytes]  # (video, keyframe) -> bitstream
+    trainer: Any  # dnerv_codec.train.Trainer over the patch streams
+
+    def assembly(self, quant_scheme: str) -> FileAssembly:
+        description = FileDescription.of(
+            self.videos, self.model, self.geometry, self.norm, self.codec, quant_scheme, self.preset
+        )
+        return FileAssembly(description, pack_keyframes(self.keyframe_streams))
+
+
+@dataclass
+class Fitted:
+    train_seconds: float
+    deadline: float | None  # monotonic time the time budget ends, if one was given
+    qat_share: float  # quantisation-aware fine-tuning epochs per epoch trained (default)
+
+
+@dataclass
+class Landed:
+    weights: WeightsSection
+    bits: int
+    prune: float
+    rate: dict[str, Any] | None  # rate control's choices, for the report
+
+
+def run(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> EncodeReport:
+    """Encode ``inputs`` into ``output`` (see :func:`dnerv_codec.encoder.encode`)."""
+    start = time.monotonic()
+    output = Path(output)
+    progress = Progress(quiet=opts.quiet or not dist.is_main)
+    prep = prepare(inputs, output, opts, dist, progress)
+    fitted = fit(prep, opts, progress)
+    assembly = prep.assembly(opts.quant_scheme)
+    landed = land(prep, assembly, fitted, opts, progress)
+    size, quality = write_and_verify(output, assembly, landed, prep.videos, opts, dist, progress)
+    return report(output, size, quality, prep, fitted, assembly, landed, start)
+
+
+def prepare(inputs, output: Path, opts: EncodeOptions, dist, progress: Progress) -> Prepared:
+    """Inputs, plan, network, keyframes and training streams."""
+    from dnerv_codec.keyframe import get_codec
+
+    dist.on_main(lambda: _check_output(output, opts.force))
+    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    if not inputs:
+        raise InputError("no input given")
+    # Under rate control the keyframe quality is planned; this first codec checks the name and
+    # weights before any work.
+    codec = get_codec(
+        opts.keyframe_codec, opts.keyframe_quality or 1, weights=opts.keyframe_weights
+    )
+    if opts.rate_controlled and dist.active and opts.batch_size < dist.world:
+        opts.batch_size = dist.world  # the compact family trains one clip a step per process
+    videos, scratch = _read_videos(inputs, output, opts, dist)
+    if opts.time_budget is None:  # --speed sets it from the size of the set
+        pixels = sum(v.num_frames * v.width * v.height for v in videos)
+        opts.time_budget = speed_budget(opts.speed, pixels)
+        if opts.time_budget is not None:
+            progress.write(
+                f"--speed {opts.speed}: up to {opts.time_budget:,.0f} s of training for "
+                f"{pixels / 1e6:,.1f} megapixels (--time-budget or --speed sets it)"
+            )
+    # The model's default clip length is the paper's 8; only another length is an override.
+    overrides = {} if opts.clip_length == CLIP_LENGTH else {"clip_length": opts.clip_length}
+    preset, plan = opts.preset, None
+    if opts.rate_controlled:
+        plan = dist.on_main(lambda: _plan(videos, opts, progress), share=True)  # rank 0 plans
+        preset, overrides = opts.rate_control.preset, plan.overrides
+        codec = get_codec(opts.keyframe_codec, plan.keyframe_quality, weights=opts.keyframe_weights)
+    multiple = required_multiple(overrides.get("strides", preset))
+    geometry = choose_geometry([(v.height, v.width) for v in videos], multiple)
+    norm = _norm_stats(videos)
+    torch.manual_seed(opts.seed)
+    model = build_model(
+        preset, (geometry.patch_h, geometry.patch_w), mean=norm[0], std=norm[1], **overrides
+    ).to(dist.device)
+    run_identity = {
+        "inputs": [v.name for v in videos],
+        "frames": [list(v.frames.shape) for v in videos],
+        "preset": preset,
+        "keyframe": [codec.name, codec.quality, codec.weights_digest],
+        "seed": opts.seed,
+        "epochs": opts.epochs,
+        "batch_size": opts.batch_size,
+        "lr": opts.lr,
+        "loss": opts.loss,
+    }
+    if overrides:
+        run_identity["overrides"] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()
+        }
+    ckpt = dist.on_main(lambda: _open_checkpoint(opts, run_identity))  # rank 0 alone writes it
+    streams, decoded = distributed.keyframes(
+        videos, codec, ckpt, progress, dist, model.T, scratch=scratch
+    )
+    # One training stream per video and patch position (read lazily from memory maps).
+    frame_streams, key_streams = [], []
+    for video, keys in zip(videos, decoded, strict=True):
+        frame_streams.extend(framecache.patch_streams(video.frames, geometry))
+        key_streams.extend(framecache.patch_streams(keys, geometry))
+    trainer = make_trainer(model, (frame_streams, key_streams), opts, dist.device, opts.epochs)
+    resume = opts.resume and ckpt is not None and ckpt.exists
+    state = dist.on_main(lambda: ckpt.load_trainer() if resume else None, share=True)
+    if state is not None:
+        trainer.load_state_dict(state)
+    return Prepared(videos, codec, preset, plan, geometry, norm, model, ckpt, streams, trainer)
+
+
+def fit(prep: Prepared, opts: EncodeOptions, progress: Progress) -> Fitted:
+    """Train under the time budget; with a fixed preset, prune and fine-tune."""
+    # Under rate control, quantisation-aware fine-tuning follows training inside the time budget.
+    qat_share = 0.0
+    if prep.plan is not None and opts.qat_epochs is None:
+        qat_share = opts.rate_control.qat_share_for(prep.model.T)
+    deadline = time.monotonic() + opts.time_budget if opts.time_budget else None
+    seconds = train(prep.trainer, opts, prep.ckpt, progress, qat_share)
+    if prep.plan is None and opts.prune > 0:  # under rate control, landing chooses the pruning
+        streams = (prep.trainer.frames, prep.trainer.keyframes)
+        prune_and_finetune(
+            prep.model, streams, opts, prep.trainer.epoch, prep.trainer.device, progress
+        )
+    return Fitted(seconds, deadline, qat_share)
+
+
+def land(
+    prep: Prepared, assembly: FileAssembly, fitted: Fitted, opts: EncodeOptions, progress
+) -> Landed:
+    """The weights section: rate control's (land, fine-tune with the quantisation in the loop,
+    land again, keep the better), or the preset's fixed quantisation."""
+    if prep.plan is None:
+        bits, prune = opts.quant_bits, opts.prune
+        records = quant.quantize_state(prep.model.state_dict(), bits, opts.quant_scheme)
+        return Landed(quant.pack_records(records), bits, prune, None)
+    config, plan, trainer = opts.rate_control, prep.plan, prep.trainer
+
+    def landing(scored: bool = True) -> ratecontrol.Landing:
+        """Rank 0 lands (the others get its landing): the weights are the same on every rank."""
+
+        def land_here() -> ratecontrol.Landing:
+            found = ratecontrol.land(prep.model, plan.target, assembly.size, evaluate, config)
+            if scored and found.psnr is None:  # land scores only with several candidates
+                found.psnr = evaluate(found.bits, found.prune)
+            return found
+
+        return distributed.current().on_main(land_here, share=True)
+
+    def evaluate(bits: int, prune: float) -> float:
+        return ratecontrol.evaluate_quantised(
+            trainer, bits, prune, config.min_per_channel, config.eval_clips
+        )
+
+    qat_epochs = opts.qat_epochs
+    if qat_epochs is None:
+        qat_epochs = round(fitted.qat_share * trainer.epoch)
+    if qat_epochs > 0:
+        before = landing()
+        progress.write(
+            f"rate control: {qat_epochs} epoch{'s' if qat_epochs != 1 else ''} of "
+            f"quantisation-aware fine-tuning at {before.bits} bits, {before.prune:.1%} pruned"
+        )
+        tuner = quantisation_aware_finetune(
+            trainer, opts, before.bits, before.prune, qat_epochs, fitted.deadline
+        )
+        after = landing()
+        kept = after.psnr >= before.psnr
+        progress.write(
+            f"rate control: fine-tuned {before.psnr:.2f} -> {after.psnr:.2f} dB on the training "
+            f"frames ({'kept' if kept else 'not kept'})"
+        )
+        chosen = after if kept else before
+        qat_report = {
+            "epochs": tuner.epoch,
+            "psnr_before": round(before.psnr, 3),
+            "psnr_after": round(after.psnr, 3),
+            "kept": kept,
+        }
+    else:
+        chosen = landing(scored=False)
+        qat_report = None
+    progress.write(
+        f"rate control: {chosen.bits}-bit weights, {chosen.prune:.1%} pruned -> "
+        f"{chosen.size:,} of {plan.target:,} bytes"
+    )
+    rate = ratecontrol.describe(plan, chosen)
+    if qat_report is not None:
+        rate["qat"] = qat_report
+    return Landed(chosen.weights, chosen.bits, chosen.prune, rate)
+
+
+def write_and_verify(
+    output: Path,
+    assembly: FileAssembly,
+    landed: Landed,
+    videos,
+    opts: EncodeOptions,
+    dist,
+    progress,
+) -> tuple[int, Verified | None]:
+    """Write the file (rank 0, atomically) and, with ``verify``, decode it and measure it
+    against the source frames."""
+    # a file no reader would open is never written
+    validate_metadata(assembly.description.meta(landed.bits, landed.prune))
+    sections = assembly.sections(landed.weights, landed.bits, landed.prune)
+    size = dist.on_main(lambda: write_container(output, sections, overwrite=opts.force), share=True)
+    quality = None
+    if opts.verify and dist.is_main:
+        quality = _verify(output, videos, opts, progress)
+    return size, quality
+
+
+def report(
+    output: Path,
+    size: int,
+    quality: Verified | None,
+    prep: Prepared,
+    fitted: Fitted,
+    assembly: FileAssembly,
+    landed: Landed,
+    start: float,
+) -> EncodeReport:
+    pixels = sum(v.num_frames * v.width * v.height for v in prep.videos)
+    weight_bytes, keyframe_bytes = len(landed.weights[1]), len(assembly.keyframes)
+    psnr, ms_ssim = (quality.psnr, quality.ms_ssim) if quality is not None else (None, None)
+    return EncodeReport(
+        output=str(output),
+        bytes=size,
+        weight_bytes=weight_bytes,
+        keyframe_bytes=keyframe_bytes,
+        overhead_bytes=size - weight_bytes - keyframe_bytes,
+        pixels=pixels,
+        bpp=size * 8 / pixels,
+        psnr=psnr,
+        ms_ssim=ms_ssim,
+        parameters=sum(p.numel() for p in prep.model.parameters()),
+        epochs=prep.trainer.epoch,
+        train_seconds=fitted.train_seconds,
+        encode_seconds=time.monotonic() - start,
+        videos=[dict(v) for v in assembly.description.videos],
+        rate=landed.rate,
+        frame_psnr=quality.frame_psnr if quality is not None else None,
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_output(output: Path, force: bool) -> None:
+    if output.exists() and not force:
+        raise OutputExistsError(f"{output} exists; use --force to overwrite it")
+    if output.exists() and output.is_dir():
+        raise InputError(f"{output} is a folder, not a file name")
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"cannot write {output}: folder {parent} does not exist")
+
+
+def _read_videos(inputs: list, output: Path, opts: EncodeOptions, dist):
+    """The video set, memory-mapped from a frame cache: ``--cache-dir``'s (shared by the
+    processes of a distributed run), or by default a transient one beside the output, so that
+    memory does not grow with the videos' length; and the folder for other transient memory
+    maps (the decoded keyframes) in that default case, else None. Decoded videos handed in stay
+    in memory."""
+    if opts.cache_dir is not None or dist.active or any(isinstance(i, Video) for i in inputs):
+        return distributed.read_videos(inputs, opts.max_frames, opts.cache_dir, dist), None
+    parent = output.parent if str(output.parent) else Path(".")
+    return framecache.load_transient(inputs, opts.max_frames, parent), parent
+
+
+def _norm_stats(videos: list[Video]) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of all frames in [0, 1] (the set's normalisation)."""
+    total, total_sq, count = framecache.frame_moments(videos)
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean * mean, 1e-6))
+    return [round(float(x), 6) for x in mean], [round(float(x), 6) for x in std]
+
+
+def _open_checkpoint(opts: EncodeOptions, run_identity: dict) -> Checkpoint | None:
+    if not opts.checkpoint_dir:
+        return None
+    ckpt = Checkpoint(opts.checkpoint_dir, run_identity)
+    if not opts.resume and ckpt.exists:
+        raise InputError(
+            f"{opts.checkpoint_dir} already holds a checkpoint: add --resume to continue it, "
+            "or name an empty folder"
+        )
+    return ckpt
+
+
+def _plan(videos, opts: EncodeOptions, progress: Progress) -> ratecontrol.Plan:
+    """Rate control before training: budget, keyframe quality, model width."""
+    if opts.quant_scheme != "symmetric":
+        raise InputError("rate control quantises symmetrically: drop --quant-scheme affine")
+    config = opts.rate_control
+    pixels = sum(v.num_frames * v.width * v.height for v in videos)
+    target = ratecontrol.target_bytes(pixels, opts.target_bpp, opts.target_size, opts.quality)
+    clip_length = opts.clip_length or config.clip_length_for(target * 8 / pixels)
+    return ratecontrol.plan(
+        videos,
+        target,
+        opts.keyframe_codec,
+        config=config,
+        keyframe_weights=opts.keyframe_weights,
+        fixed_quality=opts.keyframe_quality,
+        clip_length=clip_length,
+        log=progress.write,
+        raise_to_feasible=opts._default_rate,
+    )
+
+
+@dataclass
+class Verified:
+    """The written file decoded and measured against the source frames."""
+
+    psnr: float  # mean of the per-frame PSNR-RGB
+    ms_ssim: float
+    frame_psnr: dict[str, Any]  # the worst frame (min, video, frame) and mean - min
+
+
+_VERIFY_CHUNK = 8  # frames decoded and measured at a time
+
+
+def _verify(output: Path, videos: list[Video], opts: EncodeOptions, progress: Progress):
+    """Decode the written file and measure it, a few frames at a time (memory does not grow
+    with the video's length)."""
+    from dnerv_codec.decoder import DnervFile
+    from dnerv_codec.metrics import ms_ssim_frames, psnr_frames
+
+    psnrs, ssims = [], []  # per video, per frame
+    total = sum(v.num_frames for v in videos)
+    bar = progress.bar(total=total, desc="verifying", unit="frame", leave=False)
+    with bar, DnervFile(output, device=opts.device, keyframe_weights=opts.keyframe_weights) as f:
+        for v, video in enumerate(videos):
+            p, s = [], []
+            decoded = f.frames(v)
+            for start in range(0, video.num_frames, _VERIFY_CHUNK):
+                ref = video.frames[start : start + _VERIFY_CHUNK]
+                test = np.stack([next(decoded) for _ in range(len(ref))])
+                p.append(psnr_frames(ref, test))
+                s.append(ms_ssim_frames(ref, test))
+                bar.update(len(ref))
+            psnrs.append(np.concatenate(p))
+            ssims.append(np.concatenate(s))
+    counts = [v.num_frames for v in videos]
+    psnr = float(np.average([p.mean() for p in psnrs], weights=counts))
+    ms_ssim = float(np.average([s.mean() for s in ssims], weights=counts))
+    worst_video = min(range(len(videos)), key=lambda v: psnrs[v].min())
+    worst_frame = int(psnrs[worst_video].argmin())
+    low = float(psnrs[worst_video][worst_frame])
+    frame_psnr = {
+        "min": round(low, 3),
+        "video": videos[worst_video].name,
+        "frame": worst_frame,
+        "mean_minus_min": round(psnr - low, 3),
+    }
+    return Verified(psnr, ms_ssim, frame_psnr)
