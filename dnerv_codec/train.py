@@ -237,7 +237,7 @@ class Trainer:
         order = torch.randperm(len(self.clips), generator=self.gen).tolist()
         losses, psnrs, t0 = [], [], time.perf_counter()
         for b in range(self.steps_per_epoch):
-            if b and (self.finished or (stop is not None and stop())):
+            if b and ((stop is not None and stop()) or self.finished):  # stop() may refit
                 break
             ids, weight = self._share(order[b * self.batch_size :][: self.batch_size])
             key, t, pos, target, mask = self._batch(ids)

@@ -291,8 +291,9 @@ def test_time_budget_shortens_the_schedule_and_stops_in_time(clip, tmp_path):
         **FAST,
     )  # fmt: skip
     assert 2 <= report.epochs < 100_000  # the schedule was fitted to the budget, then ran out
-    # the budget is checked before every step (a step takes well under a second here)
-    assert 8 <= report.train_seconds < 8 + 2
+    # the budget is checked before every step and the schedule ends on the last whole step
+    # that fits it (a step takes well under a second here)
+    assert 0.9 * 8 <= report.train_seconds < 8 + 2
     assert (tmp_path / "b.dnerv").stat().st_size == report.bytes
 
 

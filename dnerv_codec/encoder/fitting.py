@@ -63,7 +63,8 @@ def train(
     clock = _Clock(trainer, opts, qat_share, bar)
     trainer.on_step = clock.on_step
     try:
-        while not trainer.finished and trainer.epoch < trainer.epochs and not clock.over():
+        # clock.over() first: it refits the schedule, which may give back steps
+        while not clock.over() and not trainer.finished and trainer.epoch < trainer.epochs:
             stats = trainer.run_epoch(stop=clock.over)
             postfix = {"epoch": trainer.epoch, "loss": f"{stats['loss']:.4f}"}
             bar.set_postfix({**postfix, "psnr": f"{stats['psnr']:.2f}"}, refresh=False)
