@@ -233,7 +233,17 @@ MAX_TEXT_BYTES = 1024  # any other string the decoder reads (encoder, codec name
 MAX_WIDTH = 1 << 16  # channel counts of a model configuration
 MAX_RATE_TERM = (1 << 31) - 1  # fps_num, fps_den
 
-MUST_KEYS = ("encoder", "videos", "clip_length", "model", "norm", "keyframe", "quant")
+MUST_KEYS = ("encoder", "videos", "clip_length", "keyframe")
+# MUST in a file with a network; a keyframe-only file (format 1.3) has none of them, a clip
+# length of 1 and no weights section: every frame is a keyframe and is shown as decoded.
+NETWORK_KEYS = ("model", "norm", "quant")
+
+
+def is_keyframe_only(meta: dict) -> bool:
+    """Whether validated metadata describes a keyframe-only file (no network)."""
+    return "model" not in meta
+
+
 _NAME_CHARS = frozenset("/\\:")
 
 
@@ -371,7 +381,8 @@ def validate_metadata(meta: MetaValue) -> dict:
             video name is not a plain label (:func:`name_problem`) or repeats.
     """
     meta = _dict(meta, "metadata")
-    missing = [key for key in MUST_KEYS if key not in meta]
+    network = "model" in meta or meta.get("clip_length") != 1
+    missing = [key for key in MUST_KEYS + (NETWORK_KEYS if network else ()) if key not in meta]
     if missing:
         raise FormatError(f"metadata: missing required keys {', '.join(missing)}")
     _text(meta["encoder"], "encoder")
@@ -382,11 +393,13 @@ def validate_metadata(meta: MetaValue) -> dict:
     for i, video in enumerate(videos):
         _video(_dict(video, f"videos[{i}]"), i, names)
     clip_length = _int(meta["clip_length"], "clip_length", 1, MAX_CLIP_LENGTH)
+    _keyframe(_dict(meta["keyframe"], "keyframe"))
+    if not network:  # keyframe-only: the network's keys are absent
+        return meta
     _model(_dict(meta["model"], "model"), clip_length)
     norm = _dict(meta["norm"], "norm")
     _triple(norm.get("mean"), "norm.mean")
     _triple(norm.get("std"), "norm.std", positive=True)
-    _keyframe(_dict(meta["keyframe"], "keyframe"))
     _dict(meta["quant"], "quant")
     if "geometry" in meta:
         _geometry(_dict(meta["geometry"], "geometry"), videos, meta["model"].get("config"))

@@ -25,8 +25,8 @@ import torch
 from bitstream import ids
 from bitstream.container import ContainerReader
 from bitstream.errors import LimitError
-from bitstream.keyframes import KeyframeIndex
-from bitstream.meta import read_metadata, validate_metadata
+from bitstream.keyframes import keyframe_index
+from bitstream.meta import is_keyframe_only, read_metadata, validate_metadata
 from bitstream.weights import (
     MAX_TOTAL_ELEMENTS,
     unpack_weights,
@@ -156,6 +156,29 @@ class DnervFile:
         self.meta = validate_metadata(read_metadata(self._reader))
         self.videos = _meta_videos(self.meta)
         self.clip_length = self.meta["clip_length"]
+        self._codec_name = _codec_name(self.meta["keyframe"])
+        present = [t for t in WEIGHT_SECTIONS if self._reader.has_section(t)]
+        # keyframe-only: no network, every frame a keyframe shown as decoded
+        self.keyframe_only = is_keyframe_only(self.meta)
+        if self.keyframe_only:
+            if present:
+                raise FormatError(f"{self.path.name}: a keyframe-only file has a weights section")
+            self.layout, self.geometry = [], None
+        else:
+            self._open_network(present)
+        self._keyframe_index = keyframe_index(self._reader)
+        stored = Counter(e.video for e in self._keyframe_index.entries)
+        for v, info in enumerate(self.videos):
+            need = keyframe_count(info.frames, self.clip_length)
+            if stored.pop(v, 0) != need:
+                raise FormatError(f"keyframes section: video {v} needs {need} keyframes")
+        if stored:
+            raise FormatError(
+                f"keyframes section: keyframes of video {min(stored)}, not in the file"
+            )
+
+    def _open_network(self, present: list[int]) -> None:
+        """The network's part of :meth:`_open`: its configuration, geometry and weights."""
         self.layout, config = _network(self.meta["model"]["config"])
         if config["clip_length"] != self.clip_length:
             raise FormatError(
@@ -166,24 +189,12 @@ class DnervFile:
         if not {"patch_h", "patch_w", "mode"} <= set(geometry) or geometry["mode"] != "patches":
             raise FormatError("metadata: 'geometry' must be patches with patch_h and patch_w")
         self.geometry = Geometry.from_meta(geometry)  # validated against the model's frame size
-        self._codec_name = _codec_name(self.meta["keyframe"])
-        present = [t for t in WEIGHT_SECTIONS if self._reader.has_section(t)]
         if len(present) != 1:
             raise FormatError(
                 f"{self.path.name}: needs exactly one weights section (plain, compact or "
                 f"packed), has {len(present)}"
             )
         self._weights_section = present[0]
-        self._keyframe_index = KeyframeIndex.from_reader(self._reader)
-        stored = Counter(e.video for e in self._keyframe_index.entries)
-        for v, info in enumerate(self.videos):
-            need = keyframe_count(info.frames, self.clip_length)
-            if stored.pop(v, 0) != need:
-                raise FormatError(f"keyframes section: video {v} needs {need} keyframes")
-        if stored:
-            raise FormatError(
-                f"keyframes section: keyframes of video {min(stored)}, not in the file"
-            )
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -198,6 +209,8 @@ class DnervFile:
     # -- parts, built on first use -----------------------------------------------------------
     @property
     def model(self) -> torch.nn.Module:
+        if self.keyframe_only:
+            raise InputError(f"{self.path.name} is keyframe-only: it holds no network")
         if self._model is None:
             records = self._weight_records(self.layout)
             model = model_from_config(self.meta["model"]["config"])
@@ -252,7 +265,7 @@ class DnervFile:
         if key not in self._cache:
             info = self.videos[video]
             last = min(first + group, self._keyframe_index.count(video))
-            data = [self._keyframe_index.get(self._reader, video, k) for k in range(first, last)]
+            data = self._keyframe_index.read(self._reader, video, first, last)
             try:
                 frames = self.keyframe_codec.decompress(data, (info.height, info.width))
             except FormatError as exc:
@@ -323,6 +336,11 @@ class DnervFile:
         stop = n if stop is None else stop
         if not 0 <= start < stop <= n:
             raise InputError(f"frame range {start}:{stop} is outside 0:{n} of video {video!r}")
+        if self.keyframe_only:  # every frame is its keyframe
+            for f in range(start, stop):
+                frame = self.keyframe(v, f)
+                yield torch.from_numpy(frame) if as_tensor else frame
+            return
         clips = clips_covering(n, start, stop, self.clip_length)
         for i in range(0, len(clips), self.batch):
             group = clips[i : i + self.batch]

@@ -36,7 +36,7 @@ from bitstream import (
     write_container,
 )
 from bitstream._sample import sample_container
-from bitstream.container import ENTRY, HEADER, MAGIC
+from bitstream.container import ENTRY, HEADER, MAGIC, VERSION
 
 GOLDEN = Path(__file__).parent / "data" / "golden_v1.dnerv"
 
@@ -84,11 +84,13 @@ def test_golden_bytes():
     _read_all(GOLDEN.read_bytes())
 
 
-def test_golden_bytes_of_format_1_1_still_read():
-    """The sample container as format 1.1 wrote it (the same sections, header minor 1)."""
-    data = (GOLDEN.parent / "golden_v1_1.dnerv").read_bytes()
+@pytest.mark.parametrize("minor", [1, 2])
+def test_golden_bytes_of_older_minor_versions_still_read(minor):
+    """The sample container as formats 1.1 and 1.2 wrote it (the same sections, another header
+    minor)."""
+    data = (GOLDEN.parent / f"golden_v1_{minor}.dnerv").read_bytes()
     with ContainerReader(data) as reader:
-        assert reader.version == (1, 1)
+        assert reader.version == (1, minor)
     _read_all(data)
     now = sample_container()  # differs in the minor version (bytes 10-11) and the header CRC
 
@@ -106,7 +108,7 @@ def test_random_sections_round_trip(sections, tmp_path_factory):
     size = write_container(path, items)
     assert size == path.stat().st_size == 32 + 24 * len(items) + sum(len(p) for _, p in items)
     with ContainerReader(path) as reader:
-        assert reader.version == (1, 2)
+        assert reader.version == VERSION
         assert [e.type_id for e in reader.sections] == [t for t, _ in items]
         for type_id, payload in items:
             assert reader.has_section(type_id)
@@ -212,12 +214,12 @@ def test_newer_minor_skips_unknown_sections_and_same_minor_refuses_them():
     size = 32 + 24 * 4 + len(payload) + len(extra)
     shifted = [[t, c, o + 24, n] for t, c, o, n in entries]
     shifted.append([77, zlib.crc32(extra), size - len(extra), len(extra)])
-    newer = _rebuild({"minor": 3}, shifted, payload + extra)
+    newer = _rebuild({"minor": VERSION[1] + 1}, shifted, payload + extra)
     with ContainerReader(newer) as reader:
-        assert reader.version == (1, 3)
+        assert reader.version == (1, VERSION[1] + 1)
         assert not reader.has_section(76) and reader.has_section(77)
         assert decode_meta(reader.read_section(1))["clip_length"] == 8
-    for minor in (0, 1, 2):
+    for minor in range(VERSION[1] + 1):
         with pytest.raises(FormatError, match=f"unknown in format version 1.{minor}"):
             ContainerReader(_rebuild({"minor": minor}, shifted, payload + extra))
 

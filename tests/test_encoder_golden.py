@@ -26,8 +26,16 @@ DIGESTS = DATA / "encoder_digests.json"
 CLIP = Path(__file__).resolve().parent.parent / "data" / "bbb_320x180_64f.mp4"
 
 # speed "none": the epochs alone, so that no time budget (which depends on the machine's load)
-# can shorten the schedule
-COMMON = {"max_frames": 16, "seed": 3, "quiet": True, "verify": False, "speed": "none"}
+# can shorten the schedule; mode "network": the network's file (with a few epochs --mode auto
+# would keep the keyframe-only one, which tests/test_keyframe_only.py covers)
+COMMON = {
+    "max_frames": 16,
+    "seed": 3,
+    "quiet": True,
+    "verify": False,
+    "speed": "none",
+    "mode": "network",
+}
 CASES = {
     # rate control at a low rate: 4-frame clips, quantisation-aware fine-tuning
     "rate-0.05": {"target_bpp": 0.05, "epochs": 3, "qat_epochs": 1},

@@ -99,7 +99,16 @@ def test_knobs_are_mutually_exclusive(sample_clip, tmp_path, capsys):
 
 # The real sample clip, cut to 32 frames (4 clips, 5 keyframes) and trained briefly: the landing
 # logic does not depend on how well the network is trained.
-RATE_RUN = {"max_frames": 32, "epochs": 3, "lr": 2e-3, "quiet": True, "seed": 0}
+# mode "network": these tests check rate control's network file (a few epochs would lose to
+# the keyframe-only file, which --mode auto would keep: tests/test_keyframe_only.py)
+RATE_RUN = {
+    "max_frames": 32,
+    "epochs": 3,
+    "lr": 2e-3,
+    "quiet": True,
+    "seed": 0,
+    "mode": "network",
+}
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +246,9 @@ def test_default_rate_rises_to_what_a_one_frame_video_needs(sample_clip, tmp_pat
     folder = tmp_path / "one"
     folder.mkdir()
     Image.fromarray(frame).resize((96, 64)).save(folder / "0000.png")
-    report = dnerv_codec.encode([folder], tmp_path / "one.dnerv", epochs=2, quiet=True)
+    report = dnerv_codec.encode(
+        [folder], tmp_path / "one.dnerv", epochs=2, quiet=True, mode="network"
+    )
     assert report.rate["target_bytes"] > 0.155 * 96 * 64 / 8
     assert report.bytes <= report.rate["target_bytes"] and report.psnr > 15
     with pytest.raises(InputError, match="too small"):

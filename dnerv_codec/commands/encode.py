@@ -100,6 +100,15 @@ _D = EncodeOptions()
     help="Frames per clip: a keyframe every N frames [default: by the rate under rate control "
     "(4 below 0.09 bpp, else 2), 8 (the paper's) with --preset].",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["auto", "network", "keyframes"]),
+    default=_D.mode,
+    show_default=True,
+    help="auto: under rate control also code every frame as a keyframe at the same budget and "
+    "keep the file that decodes closer to the source (needs verification); network: always the "
+    "network's file; keyframes: every frame a keyframe, no network, no training.",
+)
 @click.option("--quant-bits", type=int, help="With --preset: weight bits [default: 8].")
 @click.option(
     "--quant-scheme",

@@ -20,7 +20,7 @@ import click
 
 from bitstream.container import ContainerReader
 from bitstream.ids import ARCHITECTURES, KEYFRAME_CODECS, SECTION_TYPES, id_of
-from bitstream.keyframes import KeyframeIndex
+from bitstream.keyframes import keyframe_index
 from bitstream.layout import dnerv_layout
 from bitstream.meta import printable, read_metadata, validate_metadata
 from bitstream.weights import describe_weights, describe_weights_packed
@@ -42,9 +42,7 @@ def inspect(path: str | Path) -> dict[str, Any]:
         sections = {
             SECTION_TYPES.get(e.type_id, f"type_{e.type_id}"): e.length for e in reader.sections
         }
-        keyframes = None
-        if reader.has_section(id_of(SECTION_TYPES, "keyframes")):
-            keyframes = len(KeyframeIndex.from_reader(reader).entries)
+        keyframes = len(keyframe_index(reader).entries)
         tensors: list[dict[str, Any]] = []
         if reader.has_section(id_of(SECTION_TYPES, "weights")):
             tensors = describe_weights(reader.read_section(id_of(SECTION_TYPES, "weights")))
@@ -68,7 +66,7 @@ def inspect(path: str | Path) -> dict[str, Any]:
         for v in meta["videos"]
     ]
     pixels = sum(v["width"] * v["height"] * v["frames"] for v in videos)
-    model = meta["model"]
+    model = meta.get("model")  # none in a keyframe-only file
     keyframe = meta["keyframe"]
     return {
         "file": str(path),
@@ -83,9 +81,9 @@ def inspect(path: str | Path) -> dict[str, Any]:
         "keyframe_codec": KEYFRAME_CODECS[keyframe["codec"]],  # the id decides (validated)
         "keyframe_quality": keyframe.get("quality"),
         "keyframes": keyframes,
-        "model": ARCHITECTURES[model["arch"]],
-        "model_config": model.get("config", {}),
-        "quant": meta["quant"],
+        "model": ARCHITECTURES[model["arch"]] if model else None,
+        "model_config": model.get("config", {}) if model else {},
+        "quant": meta.get("quant", {}),
         "weights": {
             "tensors": len(tensors),
             "parameters": sum(t["elements"] for t in tensors),
@@ -110,15 +108,18 @@ def _text(info: dict[str, Any], tensors: bool = False) -> str:
         lines.append(
             f"  {v['name']}: {v['frames']} frames, {v['width']}x{v['height']}, {_fps_text(v)} fps"
         )
-    config = ", ".join(f"{k}={v}" for k, v in info["model_config"].items())
-    lines.append(f"model: {info['model']} ({config})" if config else f"model: {info['model']}")
-    weights = info["weights"]
-    quant = ", ".join(f"{k}={v}" for k, v in info["quant"].items())
-    lines.append(
-        f"weights: {weights['tensors']} tensors, {weights['parameters']} parameters; {quant}"
-    )
-    models = ", ".join(f"{name} x{n}" for name, n in weights["entropy_models"].items())
-    lines.append(f"entropy models: {models}" if models else "entropy models: none")
+    if info["model"] is None:
+        lines.append("model: none (keyframe-only: every frame is a keyframe)")
+    else:
+        config = ", ".join(f"{k}={v}" for k, v in info["model_config"].items())
+        lines.append(f"model: {info['model']} ({config})" if config else f"model: {info['model']}")
+        weights = info["weights"]
+        quant = ", ".join(f"{k}={v}" for k, v in info["quant"].items())
+        lines.append(
+            f"weights: {weights['tensors']} tensors, {weights['parameters']} parameters; {quant}"
+        )
+        models = ", ".join(f"{name} x{n}" for name, n in weights["entropy_models"].items())
+        lines.append(f"entropy models: {models}" if models else "entropy models: none")
     lines.append(
         f"keyframes: {info['keyframes']} coded with {info['keyframe_codec']} "
         f"(quality {info['keyframe_quality']})"

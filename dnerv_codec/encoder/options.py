@@ -28,6 +28,11 @@ def speed_budget(speed: str, pixels: int) -> float | None:
     return max(least, per_megapixel * pixels / 1e6)
 
 
+# --mode: "auto" codes the set with the network and, under rate control, also keyframe-only at
+# the same budget, keeping the better file; "network" never falls back; "keyframes" codes every
+# frame as a keyframe and trains nothing.
+MODES = ("auto", "network", "keyframes")
+
 DEFAULT_RATE_QUALITY = 6.0  # `dnerv encode IN OUT` alone: --quality 6 (0.155 bpp)
 
 
@@ -75,6 +80,7 @@ class EncodeOptions:
     clip_length: int | None = None  # a keyframe every N frames; None: by the rate / official 8
     weight_rate: float = 0.0  # entropy-aware training: loss += this x estimated weight bpp
     rate_control: RateControlConfig = DEFAULT  # every setting of rate control (ablations: a copy)
+    mode: str = "auto"  # MODES
     # Set by validate(): no rate knob and no preset were given, so the default rate may rise to
     # what a tiny input needs (ratecontrol.plan's raise_to_feasible).
     _default_rate: bool = field(default=False, init=False, repr=False)
@@ -134,6 +140,7 @@ class EncodeOptions:
             ),
             (self.weight_rate >= 0, "--weight-rate must not be negative"),
             (self.clip_length is None or 2 <= self.clip_length <= 64, "--clip-length: 2..64"),
+            (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -185,6 +192,10 @@ class EncodeReport:
     # The spread of per-frame PSNR when verified: the worst frame, where it is, and how far
     # below the mean (a viewer sees the worst frame).
     frame_psnr: dict | None = None
+    # "network", or "keyframes" for a keyframe-only file (no network; --mode)
+    structure: str = "network"
+    # the other coding --mode auto measured at the same budget: structure, bytes, psnr
+    alternative: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -200,11 +211,23 @@ class EncodeReport:
             quality += (
                 f" (worst frame {worst['min']:.2f} dB, {worst['video']} frame {worst['frame']})"
             )
-        return (
+        head = (
             f"{self.output}: {self.bytes:,} bytes = {self.bpp:.4f} bpp "
             f"(weights {self.weight_bytes:,}, keyframes {self.keyframe_bytes:,}, "
             f"container {self.overhead_bytes:,}); {quality}; "
-            f"{self.parameters:,} parameters, {self.epochs} epochs in {self.train_seconds:.0f} s"
+        )
+        other = self.alternative
+        versus = (
+            f"; the {other['structure']} coding at the same budget: {other['bytes']:,} bytes, "
+            f"{other['psnr']:.2f} dB"
+            if other
+            else ""
+        )
+        if self.structure == "keyframes":
+            return head + "keyframe-only (every frame a keyframe, no network)" + versus
+        return (
+            head
+            + f"{self.parameters:,} parameters, {self.epochs} epochs in {self.train_seconds:.0f} s"
             + (
                 f"; rate control: target {self.rate['target_bytes']:,} bytes, keyframe quality "
                 f"{self.rate['keyframe_quality']}, a keyframe every "
@@ -213,4 +236,5 @@ class EncodeReport:
                 if self.rate
                 else ""
             )
+            + versus
         )

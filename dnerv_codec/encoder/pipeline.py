@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from bitstream.container import write_container
-from bitstream.keyframes import pack_keyframes
+from bitstream.keyframes import pack_keyframes_compact
 from bitstream.meta import validate_metadata
 from dnerv_codec import distributed, framecache, quant, ratecontrol
 from dnerv_codec.checkpoint import Checkpoint
@@ -35,8 +35,10 @@ from dnerv_codec.progress import Progress
 from dnerv_codec.video import Video
 
 from .fitting import make_trainer, prune_and_finetune, quantisation_aware_finetune, train
+from .keyframe_only import floor, keyframes_only
 from .options import EncodeOptions, EncodeReport, speed_budget
 from .sections import FileAssembly, FileDescription, WeightsSection
+from .verify import Verified, verify
 
 
 @dataclass
@@ -58,7 +60,7 @@ class Prepared:
         description = FileDescription.of(
             self.videos, self.model, self.geometry, self.norm, self.codec, quant_scheme, self.preset
         )
-        return FileAssembly(description, pack_keyframes(self.keyframe_streams))
+        return FileAssembly(description, pack_keyframes_compact(self.keyframe_streams))
 
 
 @dataclass
@@ -81,30 +83,37 @@ def run(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> Encod
     start = time.monotonic()
     output = Path(output)
     progress = Progress(quiet=opts.quiet or not dist.is_main)
-    prep = prepare(inputs, output, opts, dist, progress)
+    dist.on_main(lambda: _check_output(output, opts.force))
+    videos, scratch = _read_inputs(inputs, output, opts, dist)
+    if opts.mode == "keyframes":
+        return keyframes_only(output, videos, opts, dist, progress, start)
+    try:
+        prep = prepare(videos, scratch, output, opts, dist, progress)
+    except ratecontrol.TargetTooSmall as exc:
+        if opts.mode != "auto":
+            raise
+        progress.write(f"rate control: {exc}; coding every frame as a keyframe instead")
+        return keyframes_only(output, videos, opts, dist, progress, start, exc.target, exc)
     fitted = fit(prep, opts, progress)
     assembly = prep.assembly(opts.quant_scheme)
     landed = land(prep, assembly, fitted, opts, progress)
     size, quality = write_and_verify(output, assembly, landed, prep.videos, opts, dist, progress)
-    return report(output, size, quality, prep, fitted, assembly, landed, start)
+    result = report(output, size, quality, prep, fitted, assembly, landed, start)
+    if opts.mode == "auto" and prep.plan is not None and dist.is_main:
+        result = floor(output, result, prep.plan, videos, opts, progress, start)
+    return result
 
 
-def prepare(inputs, output: Path, opts: EncodeOptions, dist, progress: Progress) -> Prepared:
-    """Inputs, plan, network, keyframes and training streams."""
+def prepare(videos, scratch, output: Path, opts: EncodeOptions, dist, progress) -> Prepared:
+    """Plan, network, keyframes and training streams for the videos read by
+    :func:`_read_inputs` (``scratch``: where transient memory maps go)."""
     from dnerv_codec.keyframe import get_codec
 
-    dist.on_main(lambda: _check_output(output, opts.force))
-    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
-    if not inputs:
-        raise InputError("no input given")
-    # Under rate control the keyframe quality is planned; this first codec checks the name and
-    # weights before any work.
     codec = get_codec(
         opts.keyframe_codec, opts.keyframe_quality or 1, weights=opts.keyframe_weights
     )
     if opts.rate_controlled and dist.active and opts.batch_size < dist.world:
         opts.batch_size = dist.world  # the compact family trains one clip a step per process
-    videos, scratch = _read_videos(inputs, output, opts, dist)
     if opts.time_budget is None:  # --speed sets it from the size of the set
         pixels = sum(v.num_frames * v.width * v.height for v in videos)
         opts.time_budget = speed_budget(opts.speed, pixels)
@@ -257,7 +266,7 @@ def write_and_verify(
     size = dist.on_main(lambda: write_container(output, sections, overwrite=opts.force), share=True)
     quality = None
     if opts.verify and dist.is_main:
-        quality = _verify(output, videos, opts, progress)
+        quality = verify(output, videos, opts, progress)
     return size, quality
 
 
@@ -305,6 +314,19 @@ def _check_output(output: Path, force: bool) -> None:
     parent = output.parent if str(output.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"cannot write {output}: folder {parent} does not exist")
+
+
+def _read_inputs(inputs, output: Path, opts: EncodeOptions, dist):
+    """The inputs' videos and the scratch folder of :func:`_read_videos`, after checking the
+    keyframe codec's name and weights (under rate control its quality is planned later), so
+    that a bad option stops before any work."""
+    from dnerv_codec.keyframe import get_codec
+
+    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    if not inputs:
+        raise InputError("no input given")
+    get_codec(opts.keyframe_codec, opts.keyframe_quality or 1, weights=opts.keyframe_weights)
+    return _read_videos(inputs, output, opts, dist)
 
 
 def _read_videos(inputs: list, output: Path, opts: EncodeOptions, dist):
@@ -358,51 +380,3 @@ def _plan(videos, opts: EncodeOptions, progress: Progress) -> ratecontrol.Plan:
         log=progress.write,
         raise_to_feasible=opts._default_rate,
     )
-
-
-@dataclass
-class Verified:
-    """The written file decoded and measured against the source frames."""
-
-    psnr: float  # mean of the per-frame PSNR-RGB
-    ms_ssim: float
-    frame_psnr: dict[str, Any]  # the worst frame (min, video, frame) and mean - min
-
-
-_VERIFY_CHUNK = 8  # frames decoded and measured at a time
-
-
-def _verify(output: Path, videos: list[Video], opts: EncodeOptions, progress: Progress):
-    """Decode the written file and measure it, a few frames at a time (memory does not grow
-    with the video's length)."""
-    from dnerv_codec.decoder import DnervFile
-    from dnerv_codec.metrics import ms_ssim_frames, psnr_frames
-
-    psnrs, ssims = [], []  # per video, per frame
-    total = sum(v.num_frames for v in videos)
-    bar = progress.bar(total=total, desc="verifying", unit="frame", leave=False)
-    with bar, DnervFile(output, device=opts.device, keyframe_weights=opts.keyframe_weights) as f:
-        for v, video in enumerate(videos):
-            p, s = [], []
-            decoded = f.frames(v)
-            for start in range(0, video.num_frames, _VERIFY_CHUNK):
-                ref = video.frames[start : start + _VERIFY_CHUNK]
-                test = np.stack([next(decoded) for _ in range(len(ref))])
-                p.append(psnr_frames(ref, test))
-                s.append(ms_ssim_frames(ref, test))
-                bar.update(len(ref))
-            psnrs.append(np.concatenate(p))
-            ssims.append(np.concatenate(s))
-    counts = [v.num_frames for v in videos]
-    psnr = float(np.average([p.mean() for p in psnrs], weights=counts))
-    ms_ssim = float(np.average([s.mean() for s in ssims], weights=counts))
-    worst_video = min(range(len(videos)), key=lambda v: psnrs[v].min())
-    worst_frame = int(psnrs[worst_video].argmin())
-    low = float(psnrs[worst_video][worst_frame])
-    frame_psnr = {
-        "min": round(low, 3),
-        "video": videos[worst_video].name,
-        "frame": worst_frame,
-        "mean_minus_min": round(psnr - low, 3),
-    }
-    return Verified(psnr, ms_ssim, frame_psnr)

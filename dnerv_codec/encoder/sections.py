@@ -18,7 +18,52 @@ from dnerv_codec._version import __version__
 
 WeightsSection = tuple[int, bytes]  # (section type id, payload): quant.pack_records
 _METADATA = ids.id_of(ids.SECTION_TYPES, "metadata-deflate")
-_KEYFRAMES = ids.id_of(ids.SECTION_TYPES, "keyframes")
+_KEYFRAMES = ids.id_of(ids.SECTION_TYPES, "keyframes-compact")
+
+
+def video_entries(videos) -> tuple[dict[str, Any], ...]:
+    """The ``videos`` list of the metadata: name, frames, size and frame rate of each."""
+    return tuple(
+        {
+            "name": v.name,
+            "frames": v.num_frames,
+            "width": v.width,
+            "height": v.height,
+            "fps_num": v.fps.numerator,
+            "fps_den": v.fps.denominator,
+        }
+        for v in videos
+    )
+
+
+def keyframe_entry(codec) -> dict[str, Any]:
+    """The ``keyframe`` dict of the metadata for a codec at its quality."""
+    return {
+        "codec": codec.codec_id,
+        "name": codec.name,
+        "quality": codec.quality,
+        "weights_digest": codec.weights_digest,
+    }
+
+
+def keyframe_only_sections(videos, codec, keyframes: bytes) -> list[tuple[int, bytes]]:
+    """The sections of a keyframe-only file (no network: every frame is a keyframe, shown as
+    decoded; docs/FORMAT.md, "Keyframe-only files"). ``keyframes``: the packed section."""
+    meta = {
+        "encoder": f"dnerv-codec {__version__}",
+        "videos": [dict(v) for v in video_entries(videos)],
+        "clip_length": 1,
+        "keyframe": keyframe_entry(codec),
+    }
+    return [(_METADATA, deflate_meta(meta)), (_KEYFRAMES, keyframes)]
+
+
+def container_size(sections: list[tuple[int, bytes]]) -> int:
+    """The exact size in bytes of a file of these sections."""
+    writer = ContainerWriter()
+    for type_id, payload in sections:
+        writer.add(type_id, payload)
+    return len(writer.finish())
 
 
 @dataclass(frozen=True)
@@ -39,28 +84,13 @@ class FileDescription:
     def of(cls, videos, model, geometry, norm, codec, quant_scheme: str, preset) -> FileDescription:
         mean, std = norm
         return cls(
-            videos=tuple(
-                {
-                    "name": v.name,
-                    "frames": v.num_frames,
-                    "width": v.width,
-                    "height": v.height,
-                    "fps_num": v.fps.numerator,
-                    "fps_den": v.fps.denominator,
-                }
-                for v in videos
-            ),
+            videos=video_entries(videos),
             clip_length=model.T,
             geometry=geometry.to_meta(),
             model_config=model.config,
             mean=tuple(mean),
             std=tuple(std),
-            keyframe={
-                "codec": codec.codec_id,
-                "name": codec.name,
-                "quality": codec.quality,
-                "weights_digest": codec.weights_digest,
-            },
+            keyframe=keyframe_entry(codec),
             quant_scheme=quant_scheme,
             preset=preset,
         )
@@ -89,7 +119,7 @@ class FileAssembly:
     """A file but for its weights: the description and the keyframe section's payload."""
 
     description: FileDescription
-    keyframes: bytes  # bitstream.keyframes.pack_keyframes
+    keyframes: bytes  # bitstream.keyframes.pack_keyframes_compact
 
     def sections(self, weights: WeightsSection, bits: int, prune: float) -> list[WeightsSection]:
         """The file's sections, types ascending (as a file orders them)."""
@@ -102,7 +132,4 @@ class FileAssembly:
 
     def size(self, weights: WeightsSection, bits: int, prune: float) -> int:
         """The exact size in bytes of the file with this weights section."""
-        writer = ContainerWriter()
-        for type_id, payload in self.sections(weights, bits, prune):
-            writer.add(type_id, payload)
-        return len(writer.finish())
+        return container_size(self.sections(weights, bits, prune))

@@ -17,7 +17,7 @@ measured defaults.
 
 from .config import DEFAULT, QUALITY_RANGE, RateControlConfig, quality_to_bpp, target_bytes
 from .landing import Landing, describe, evaluate_quantised, land, quantised_weights
-from .planning import KeyframeSizes, Plan, plan, predict_weight_bytes
+from .planning import KeyframeSizes, Plan, TargetTooSmall, plan, predict_weight_bytes
 
 __all__ = [
     "DEFAULT",
@@ -26,6 +26,7 @@ __all__ = [
     "Landing",
     "Plan",
     "RateControlConfig",
+    "TargetTooSmall",
     "describe",
     "evaluate_quantised",
     "land",

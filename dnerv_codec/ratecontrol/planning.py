@@ -32,6 +32,14 @@ from .config import DEFAULT, RateControlConfig
 _HINT = "; raise the target, or name a --preset for a fixed-size network"
 
 
+class TargetTooSmall(InputError):
+    """The budget cannot hold the keyframes and the smallest network (``target``: its bytes)."""
+
+    def __init__(self, message: str, target: int) -> None:
+        super().__init__(message)
+        self.target = target
+
+
 @dataclass
 class Plan:
     """What :func:`plan` chose before training."""
@@ -186,16 +194,18 @@ def plan(
         target = raised
     bpp = target * 8 / pixels
     if kf(lo) + fixed_bytes >= target:
-        raise InputError(
+        raise TargetTooSmall(
             f"target {target:,} bytes ({bpp:.4g} bpp) is too small: the keyframes alone take "
             f"{kf(lo):,} bytes at the lowest {codec_name} quality ({lo}), and the container "
-            f"about {fixed_bytes}{_HINT}"
+            f"about {fixed_bytes}{_HINT}",
+            target,
         )
     if kf(lo) + fixed_bytes + min_weights > target:
-        raise InputError(
+        raise TargetTooSmall(
             f"target {target:,} bytes ({bpp:.4g} bpp) is too small: keyframes at the lowest "
             f"quality ({kf(lo):,} bytes) plus the smallest model (about {min_weights:,} bytes) "
-            f"exceed it{_HINT}"
+            f"exceed it{_HINT}",
+            target,
         )
     if fixed_quality is not None:  # the user chose the keyframe quality
         lo = hi = fixed_quality

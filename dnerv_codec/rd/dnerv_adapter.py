@@ -104,5 +104,7 @@ class DnervCodec(Codec):
             "epochs": report.epochs,
             "train_seconds": round(report.train_seconds, 1),
             "rate": report.rate,
+            "structure": report.structure,  # "keyframes": the keyframe-only file was kept
+            "alternative": report.alternative,
         }
         return result
