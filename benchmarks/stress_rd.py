@@ -196,6 +196,9 @@ def analyse(curves: dict[str, dict[str, dict]], window: tuple[float, float], lab
                         "kf_spread": near["psnr-rgb-spread"],
                         "keyframe_bytes": (p.get("dnerv") or {}).get("keyframe_bytes"),
                         "bytes": p["bytes"],
+                        # which file --mode auto kept, and the other one it measured
+                        "kept": (p.get("dnerv") or {}).get("structure", "network"),
+                        "other": (p.get("dnerv") or {}).get("alternative"),
                     }
                 )
         out["clips"][clip] = row
@@ -260,16 +263,24 @@ def markdown(result: dict, header: str, label: str) -> str:
             "Per-frame PSNR-RGB of dnerv (mean, worst frame, mean - worst) and x265-kf's at the "
             "nearest rate:",
             "",
-            "| clip | target | bpp | PSNR | worst | mean - worst | keyframe share "
-            "| x265-kf bpp | x265-kf PSNR | x265-kf mean - worst |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| clip | target | bpp | PSNR | worst | mean - worst | keyframe share | kept "
+            "| the other file | x265-kf bpp | x265-kf PSNR | x265-kf mean - worst |",
+            "|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|",
         ]
         for clip, row in clips.items():
             for p in row.get("points", []):
                 share = p["keyframe_bytes"] / p["bytes"] if p["keyframe_bytes"] else math.nan
+                other = p.get("other")
+                other = (
+                    f"{other['structure']}: {other['psnr']:.2f} dB at "
+                    f"{other['bytes'] * p['bpp'] / p['bytes']:.4f} bpp"
+                    if other
+                    else "-"
+                )
                 lines.append(
                     f"| {clip} | {p['target']} | {p['bpp']:.4f} | {p['psnr-rgb']:.2f} "
-                    f"| {p['worst']:.2f} | {p['spread']:.2f} | {share:.0%} | {p['kf_bpp']:.4f} "
+                    f"| {p['worst']:.2f} | {p['spread']:.2f} | {share:.0%} "
+                    f"| {p.get('kept', 'network')} | {other} | {p['kf_bpp']:.4f} "
                     f"| {p['kf_psnr']:.2f} | {p['kf_spread']:.2f} |"
                 )
         for clip, row in clips.items():
@@ -341,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-budget", type=float, default=300, help="training s a point")
     parser.add_argument("--epochs", type=int, default=10_000, help="the schedule's upper bound")
     parser.add_argument("--label", default="main", help="names dnerv's result files")
+    parser.add_argument("--mode", default="auto", choices=("auto", "network", "keyframes"),
+                        help="dnerv encode --mode (auto: the floor)")  # fmt: skip
+    parser.add_argument("--no-cuts", action="store_true", help="dnerv encode --no-cuts")
     parser.add_argument("--anchors", nargs="*", default=list(ANCHORS))
     parser.add_argument(
         "--window", type=float, nargs=2, default=None,
@@ -370,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         if path.is_file() or not (args.anchors_only or args.report_only):
             print(f"{video.name}: dnerv {args.target_bpp}", flush=True)
             options = {"epochs": args.epochs, "time_budget": args.time_budget, "device": "cpu"}
+            options.update(mode=args.mode, cuts=not args.no_cuts)
             own[f"dnerv-{args.label}"] = run_curve(path, video, "dnerv", args.target_bpp, **options)
     elapsed = time.perf_counter() - start
     load_after = os.getloadavg()
@@ -387,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
             f"Command: `.venv/bin/python benchmarks/stress_rd.py {command}` "
             f"({elapsed:.0f} s this run; files already in --out were reused).",
             f"dnerv: --target-bpp {' '.join(map(str, args.target_bpp))}, --time-budget "
-            f"{args.time_budget:g} s a point. Anchors: {', '.join(args.anchors)}, "
+            f"{args.time_budget:g} s a point, --mode {args.mode}"
+            f"{', --no-cuts' if args.no_cuts else ''}. Anchors: {', '.join(args.anchors)}, "
             f"x265-kf QP {', '.join(map(str, KF_SWEEP))}, the others CRF "
             f"{', '.join(map(str, SWEEP))}.",
             f"Load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"

@@ -393,6 +393,9 @@ def validate_metadata(meta: MetaValue) -> dict:
     for i, video in enumerate(videos):
         _video(_dict(video, f"videos[{i}]"), i, names)
     clip_length = _int(meta["clip_length"], "clip_length", 1, MAX_CLIP_LENGTH)
+    for i, video in enumerate(videos):
+        if "keyframes" in video:
+            _keyframe_gaps(video["keyframes"], f"videos[{i}].keyframes", video, clip_length)
     _keyframe(_dict(meta["keyframe"], "keyframe"))
     if not network:  # keyframe-only: the network's keys are absent
         return meta
@@ -418,6 +421,20 @@ def _video(video: dict, i: int, names: set[str]) -> None:
         _int(video.get(key), f"videos[{i}].{key}", 1, MAX_SIDE)
     for key in ("fps_num", "fps_den"):
         _int(video.get(key), f"videos[{i}].{key}", 1, MAX_RATE_TERM)
+
+
+def _keyframe_gaps(gaps: object, where: str, video: dict, clip_length: int) -> None:
+    """``videos[i].keyframes`` (format 1.3): one byte per keyframe after frame 0, its distance
+    from the one before, 1..clip_length, adding up to the video's last frame."""
+    if not isinstance(gaps, bytes):
+        raise FormatError(f"metadata: '{where}' must be bytes, got {type(gaps).__name__}")
+    if any(not 1 <= gap <= clip_length for gap in gaps):
+        raise FormatError(f"metadata: '{where}' holds a gap outside 1..{clip_length}")
+    if sum(gaps) != video["frames"] - 1:
+        raise FormatError(
+            f"metadata: '{where}' reaches frame {sum(gaps)}, not the last frame "
+            f"{video['frames'] - 1}"
+        )
 
 
 def _model(model: dict, clip_length: int) -> None:

@@ -25,7 +25,7 @@ import torch
 from bitstream import ids
 from bitstream.container import ContainerReader
 from bitstream.errors import LimitError
-from bitstream.keyframes import keyframe_index
+from bitstream.keyframes import CompactKeyframeIndex, keyframe_index
 from bitstream.meta import is_keyframe_only, read_metadata, validate_metadata
 from bitstream.weights import (
     MAX_TOTAL_ELEMENTS,
@@ -33,7 +33,7 @@ from bitstream.weights import (
     unpack_weights_compact,
     unpack_weights_packed,
 )
-from dnerv_codec.clips import clip_at, clip_count, clip_inputs, clips_covering, keyframe_count
+from dnerv_codec.clips import Structure, clip_inputs
 from dnerv_codec.errors import FormatError, InputError
 from dnerv_codec.geometry import Geometry, from_patches, to_patches
 from dnerv_codec.model import model_from_config
@@ -166,10 +166,18 @@ class DnervFile:
             self.layout, self.geometry = [], None
         else:
             self._open_network(present)
+        # where each video's keyframes are: videos[i].keyframes (gaps), else every T frames
+        self.structures = [
+            Structure.from_gaps(info.frames, self.clip_length, video.get("keyframes"))
+            for info, video in zip(self.videos, self.meta["videos"], strict=True)
+        ]
         self._keyframe_index = keyframe_index(self._reader)
+        placed = any("keyframes" in video for video in self.meta["videos"])
+        if placed and not isinstance(self._keyframe_index, CompactKeyframeIndex):
+            raise FormatError("metadata: 'videos[i].keyframes' needs the compact keyframes section")
         stored = Counter(e.video for e in self._keyframe_index.entries)
-        for v, info in enumerate(self.videos):
-            need = keyframe_count(info.frames, self.clip_length)
+        for v, structure in enumerate(self.structures):
+            need = structure.keyframe_count
             if stored.pop(v, 0) != need:
                 raise FormatError(f"keyframes section: video {v} needs {need} keyframes")
         if stored:
@@ -341,7 +349,7 @@ class DnervFile:
                 frame = self.keyframe(v, f)
                 yield torch.from_numpy(frame) if as_tensor else frame
             return
-        clips = clips_covering(n, start, stop, self.clip_length)
+        clips = self.structures[v].covering(start, stop)
         for i in range(0, len(clips), self.batch):
             group = clips[i : i + self.batch]
             decoded = self._clip_batch(v, group)
@@ -470,11 +478,11 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, path: str | Path, device: str = "cpu", **kwargs) -> None:
         self.path, self.device, self.kwargs = Path(path), device, kwargs
         with DnervFile(self.path, device, **kwargs) as f:
-            self.frame_counts = [info.frames for info in f.videos]
+            self.clips = [s.clips() for s in f.structures]
             self.clip_length = f.clip_length
         self.starts = [0]  # index of each video's first clip, then the total
-        for n in self.frame_counts:
-            self.starts.append(self.starts[-1] + clip_count(n, self.clip_length))
+        for clips in self.clips:
+            self.starts.append(self.starts[-1] + len(clips))
         self._file: DnervFile | None = None
 
     def __len__(self) -> int:
@@ -487,6 +495,6 @@ class ClipDataset(torch.utils.data.Dataset):
         if self._file is None:
             self._file = DnervFile(self.path, self.device, **self.kwargs)
         v = bisect.bisect_right(self.starts, i) - 1
-        clip = clip_at(self.frame_counts[v], i - self.starts[v], self.clip_length)
+        clip = self.clips[v][i - self.starts[v]]
         frames = np.stack(list(self._file.frames(v, clip.start, clip.stop)))  # (T, H, W, 3)
         return torch.from_numpy(frames).permute(0, 3, 1, 2), v

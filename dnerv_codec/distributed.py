@@ -35,7 +35,6 @@ import torch
 import torch.distributed as tdist
 
 from bitstream.errors import DnervError
-from dnerv_codec.clips import keyframe_frames
 from dnerv_codec.errors import InputError, Interrupted
 
 
@@ -218,9 +217,10 @@ def read_videos(
     return framecache.load(folder)
 
 
-def keyframes(videos, codec, ckpt, progress, ctx: Context, clip_length: int, scratch=None):
-    """The encoder's keyframe step: each rank compresses its share of the videos, the bitstreams
-    are gathered, and every rank decodes the same keyframes. With a ``scratch`` folder, a rank's
+def keyframes(videos, codec, ckpt, progress, ctx: Context, structures, scratch=None):
+    """The encoder's keyframe step: each rank compresses its share of the videos (the keyframes
+    of each video's :class:`~dnerv_codec.clips.Structure`), the bitstreams are gathered, and
+    every rank decodes the same keyframes. With a ``scratch`` folder, a rank's
     own decoded keyframes are kept in a memory map there (a file removed at once), not in
     memory."""
     streams = ctx.on_main(lambda: ckpt.load_keyframes() if ckpt is not None else None, share=True)
@@ -229,7 +229,7 @@ def keyframes(videos, codec, ckpt, progress, ctx: Context, clip_length: int, scr
         mine = {}
         for v in progress.iter(range(ctx.rank, len(videos), ctx.world), "keyframes"):
             video = videos[v]
-            indices = keyframe_frames(video.num_frames, clip_length)
+            indices = np.array(structures[v].keys)
             own[v] = _scratch((len(indices), video.height, video.width, 3), scratch)
             data = codec.compress_in_chunks(video.frames, indices, into=own[v])
             mine.update({(v, k): d for k, d in enumerate(data)})
@@ -243,7 +243,7 @@ def keyframes(videos, codec, ckpt, progress, ctx: Context, clip_length: int, scr
         if v in own:
             decoded.append(own[v])
             continue
-        count = len(keyframe_frames(video.num_frames, clip_length))
+        count = structures[v].keyframe_count
         data = [streams[(v, k)] for k in range(count)]
         decoded.append(codec.decompress(data, (video.height, video.width)))
     return streams, decoded

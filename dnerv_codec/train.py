@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from . import quant
-from .clips import clip_inputs, clips_of
+from .clips import Structure, clip_inputs
 from .errors import InputError
 from .losses import LOSS_KINDS, dnerv_loss, frame_psnr, weight_rate_bits
 from .model import DNeRV
@@ -89,7 +89,9 @@ class Trainer:
         model: the network (its frame size = the frames' padded size).
         frames: per video, uint8 ``(N_v, H, W, 3)`` or ``(N_v, 3, H, W)``.
         keyframes: per video, the *decoded* keyframes ``(K_v, 3, H, W)`` (uint8, or float in [0, 1])
-            at :func:`dnerv_codec.clips.keyframe_frames` positions.
+            at the keyframe positions of its structure.
+        structures: per video, where its keyframes are (:class:`dnerv_codec.clips.Structure`);
+            default: every T frames and the last (:func:`dnerv_codec.clips.keyframe_frames`).
         batch_size: clips per step; epochs: total epochs (sets the schedule); lr: base rate.
         seed: seeds the clip shuffling (the model's init is the caller's: seed before building it).
         device: where to train; amp: autocast (bf16 where supported, else fp16). Off by default:
@@ -124,6 +126,7 @@ class Trainer:
         weight_rate: float = 0.0,
         masks: dict[str, Tensor] | None = None,
         fake_quant: FakeQuant | None = None,
+        structures: Sequence[Structure] | None = None,
     ):
         if len(frames) != len(keyframes) or not frames:
             raise InputError("need one keyframe tensor per video and at least one video")
@@ -137,6 +140,11 @@ class Trainer:
         self.frames = [_chw_uint8(f) for f in frames]
         # keyframes stay as given (uint8: a quarter of the memory) and are normalised per batch
         self.keyframes = [_chw_uint8(k) for k in keyframes]
+        self.structures = (
+            list(structures)
+            if structures is not None
+            else [Structure.uniform(len(f), self.T) for f in self.frames]
+        )
         self._index_clips()
         self.batch_size, self.epochs, self.lr, self.seed = batch_size, epochs, lr, seed
         self.loss_kind, self.warmup, self.on_step = loss_kind, warmup, on_step
@@ -181,7 +189,10 @@ class Trainer:
         for v, (f, k) in enumerate(zip(self.frames, self.keyframes, strict=True)):
             if tuple(f.shape[-2:]) != (H, W) or tuple(k.shape[-2:]) != (H, W):
                 raise InputError(f"video {v}: frames and keyframes must be padded to {H}x{W}")
-            clips = clips_of(len(f), self.T)
+            structure = self.structures[v]
+            if (structure.num_frames, structure.clip_length) != (len(f), self.T):
+                raise InputError(f"video {v}: its structure is for another length or clip length")
+            clips = structure.clips()
             if k.shape[0] != clips[-1].key_end_index + 1:
                 raise InputError(f"video {v}: expected {clips[-1].key_end_index + 1} keyframes")
             for c in clips:

@@ -55,3 +55,58 @@ def test_clips_covering_a_range():
     assert [c.index for c in clips_covering(20, 19, 20)] == [2]
     with pytest.raises(ValueError):
         clips_covering(20, 5, 21)
+
+
+# -- content-adaptive structure ---------------------------------------------------------------
+def test_uniform_structure_is_the_official_rule():
+    from dnerv_codec.clips import Structure, clips_covering, clips_of
+
+    for n in range(1, 41):
+        for t in range(1, 10):
+            s = Structure.uniform(n, t)
+            assert s.clips() == clips_of(n, t) and s.is_uniform
+            assert Structure.with_cuts(n, t, []) == s  # no cuts: the official rule
+            assert Structure.from_gaps(n, t, s.gaps()) == s
+            assert Structure.from_gaps(n, t, None) == s
+            for a in range(0, n, 3):
+                for b in range(a + 1, n + 1, 4):
+                    assert s.covering(a, b) == clips_covering(n, a, b, t)
+
+
+def test_cuts_start_clips_and_no_clip_spans_one():
+    from dnerv_codec.clips import Structure
+
+    s = Structure.with_cuts(32, 4, [8, 16, 24])
+    assert s.keys == (0, 4, 7, 8, 12, 15, 16, 20, 23, 24, 28, 31) and not s.is_uniform
+    clips = s.clips()
+    assert [f for c in clips for f in range(c.start, c.stop)] == list(range(32))
+    for c in clips:
+        assert 1 <= c.stop - c.start <= 4
+        shot = {f // 8 for f in range(c.start, c.stop)}
+        assert len(shot) == 1  # every frame of a clip is in one shot
+        assert c.key_start // 8 == c.start // 8  # predicted from a keyframe of its own shot
+        assert s.keys[c.key_start_index] == c.key_start and s.keys[c.key_end_index] == c.key_end
+    assert Structure.from_gaps(32, 4, s.gaps()) == s
+    assert s.covering(6, 9) == clips[1:4]
+
+
+def test_bad_structures_are_refused():
+    from dnerv_codec.clips import Structure
+
+    with pytest.raises(ValueError, match="at most 4 frames apart"):
+        Structure(10, 4, (0, 5, 9))
+    with pytest.raises(ValueError, match="from frame 0 to 9"):
+        Structure(10, 4, (0, 4, 8))
+    with pytest.raises(ValueError, match="outside"):
+        Structure.with_cuts(10, 4, [10])
+
+
+def test_find_cuts_finds_hard_cuts_of_real_footage_and_nothing_else():
+    from dnerv_codec.clips import find_cuts
+    from dnerv_codec.rd.stress import SAMPLE, SAMPLE_640, cuts
+    from dnerv_codec.video import read_video
+
+    sample = read_video(SAMPLE).frames
+    assert find_cuts(sample) == [] and find_cuts(read_video(SAMPLE_640).frames) == []
+    assert find_cuts(cuts(sample, read_video(SAMPLE_640).frames)) == [8, 16, 24]
+    assert find_cuts(sample[::4]) == []  # four times the motion is no cut

@@ -109,6 +109,13 @@ _D = EncodeOptions()
     "keep the file that decodes closer to the source (needs verification); network: always the "
     "network's file; keyframes: every frame a keyframe, no network, no training.",
 )
+@click.option(
+    "--cuts/--no-cuts",
+    default=_D.cuts,
+    show_default=True,
+    help="Find scene cuts (ffmpeg scdet's score and default threshold) and make the two frames "
+    "at each cut keyframes, so that no clip is predicted across a cut.",
+)
 @click.option("--quant-bits", type=int, help="With --preset: weight bits [default: 8].")
 @click.option(
     "--quant-scheme",

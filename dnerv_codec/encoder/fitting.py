@@ -24,14 +24,16 @@ _STAGE_LR = (1.0, 0.5, 0.2)  # training, fine-tuning after pruning, quantisation
 
 
 def make_trainer(model, streams, opts: EncodeOptions, device, epochs: int, stage: int = 0, **kw):
-    """A Trainer with the encode options; later stages take a lower peak lr and their own seed."""
+    """A Trainer with the encode options; later stages take a lower peak lr and their own seed.
+    ``streams``: (frames, decoded keyframes, structures), one of each per training stream."""
     from dnerv_codec.train import Trainer
 
-    frames, keys = streams
+    frames, keys, structures = streams
     return Trainer(
         model,
         frames,
         keys,
+        structures=structures,
         batch_size=opts.batch_size,
         epochs=epochs,
         lr=opts.lr * _STAGE_LR[stage],
@@ -215,7 +217,7 @@ def quantisation_aware_finetune(
     fake_quant = FakeQuant(bits, opts.rate_control.min_per_channel)
     tuner = make_trainer(
         model,
-        (trainer.frames, trainer.keyframes),
+        (trainer.frames, trainer.keyframes, trainer.structures),
         opts,
         trainer.device,
         epochs,

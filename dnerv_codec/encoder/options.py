@@ -81,6 +81,7 @@ class EncodeOptions:
     weight_rate: float = 0.0  # entropy-aware training: loss += this x estimated weight bpp
     rate_control: RateControlConfig = DEFAULT  # every setting of rate control (ablations: a copy)
     mode: str = "auto"  # MODES
+    cuts: bool = True  # every scene cut starts a clip (dnerv_codec.clips.find_cuts)
     # Set by validate(): no rate knob and no preset were given, so the default rate may rise to
     # what a tiny input needs (ratecontrol.plan's raise_to_feasible).
     _default_rate: bool = field(default=False, init=False, repr=False)

@@ -27,7 +27,7 @@ from bitstream.keyframes import pack_keyframes_compact
 from bitstream.meta import validate_metadata
 from dnerv_codec import distributed, framecache, quant, ratecontrol
 from dnerv_codec.checkpoint import Checkpoint
-from dnerv_codec.clips import CLIP_LENGTH
+from dnerv_codec.clips import CLIP_LENGTH, Structure, find_cuts
 from dnerv_codec.errors import InputError, OutputExistsError
 from dnerv_codec.geometry import Geometry, choose_geometry
 from dnerv_codec.model import build_model, required_multiple
@@ -55,10 +55,18 @@ class Prepared:
     ckpt: Checkpoint | None
     keyframe_streams: dict[tuple[int, int], bytes]  # (video, keyframe) -> bitstream
     trainer: Any  # dnerv_codec.train.Trainer over the patch streams
+    structures: list[Structure]  # where each video's keyframes are
 
     def assembly(self, quant_scheme: str) -> FileAssembly:
         description = FileDescription.of(
-            self.videos, self.model, self.geometry, self.norm, self.codec, quant_scheme, self.preset
+            self.videos,
+            self.model,
+            self.geometry,
+            self.norm,
+            self.codec,
+            quant_scheme,
+            self.preset,
+            self.structures,
         )
         return FileAssembly(description, pack_keyframes_compact(self.keyframe_streams))
 
@@ -122,11 +130,12 @@ def prepare(videos, scratch, output: Path, opts: EncodeOptions, dist, progress) 
                 f"--speed {opts.speed}: up to {opts.time_budget:,.0f} s of training for "
                 f"{pixels / 1e6:,.1f} megapixels (--time-budget or --speed sets it)"
             )
+    cuts = dist.on_main(lambda: _find_cuts(videos, opts, progress), share=True)
     # The model's default clip length is the paper's 8; only another length is an override.
     overrides = {} if opts.clip_length == CLIP_LENGTH else {"clip_length": opts.clip_length}
     preset, plan = opts.preset, None
     if opts.rate_controlled:
-        plan = dist.on_main(lambda: _plan(videos, opts, progress), share=True)  # rank 0 plans
+        plan = dist.on_main(lambda: _plan(videos, opts, progress, cuts), share=True)  # rank 0
         preset, overrides = opts.rate_control.preset, plan.overrides
         codec = get_codec(opts.keyframe_codec, plan.keyframe_quality, weights=opts.keyframe_weights)
     multiple = required_multiple(overrides.get("strides", preset))
@@ -151,21 +160,31 @@ def prepare(videos, scratch, output: Path, opts: EncodeOptions, dist, progress) 
         run_identity["overrides"] = {
             k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()
         }
+    if any(cuts):
+        run_identity["cuts"] = cuts
+    structures = [
+        Structure.with_cuts(v.num_frames, model.T, c) for v, c in zip(videos, cuts, strict=True)
+    ]
     ckpt = dist.on_main(lambda: _open_checkpoint(opts, run_identity))  # rank 0 alone writes it
     streams, decoded = distributed.keyframes(
-        videos, codec, ckpt, progress, dist, model.T, scratch=scratch
+        videos, codec, ckpt, progress, dist, structures, scratch=scratch
     )
     # One training stream per video and patch position (read lazily from memory maps).
-    frame_streams, key_streams = [], []
-    for video, keys in zip(videos, decoded, strict=True):
+    frame_streams, key_streams, stream_structures = [], [], []
+    for video, keys, structure in zip(videos, decoded, structures, strict=True):
         frame_streams.extend(framecache.patch_streams(video.frames, geometry))
         key_streams.extend(framecache.patch_streams(keys, geometry))
-    trainer = make_trainer(model, (frame_streams, key_streams), opts, dist.device, opts.epochs)
+        stream_structures.extend([structure] * (len(frame_streams) - len(stream_structures)))
+    trainer = make_trainer(
+        model, (frame_streams, key_streams, stream_structures), opts, dist.device, opts.epochs
+    )
     resume = opts.resume and ckpt is not None and ckpt.exists
     state = dist.on_main(lambda: ckpt.load_trainer() if resume else None, share=True)
     if state is not None:
         trainer.load_state_dict(state)
-    return Prepared(videos, codec, preset, plan, geometry, norm, model, ckpt, streams, trainer)
+    return Prepared(
+        videos, codec, preset, plan, geometry, norm, model, ckpt, streams, trainer, structures
+    )
 
 
 def fit(prep: Prepared, opts: EncodeOptions, progress: Progress) -> Fitted:
@@ -177,7 +196,7 @@ def fit(prep: Prepared, opts: EncodeOptions, progress: Progress) -> Fitted:
     deadline = time.monotonic() + opts.time_budget if opts.time_budget else None
     seconds = train(prep.trainer, opts, prep.ckpt, progress, qat_share)
     if prep.plan is None and opts.prune > 0:  # under rate control, landing chooses the pruning
-        streams = (prep.trainer.frames, prep.trainer.keyframes)
+        streams = (prep.trainer.frames, prep.trainer.keyframes, prep.trainer.structures)
         prune_and_finetune(
             prep.model, streams, opts, prep.trainer.epoch, prep.trainer.device, progress
         )
@@ -361,7 +380,20 @@ def _open_checkpoint(opts: EncodeOptions, run_identity: dict) -> Checkpoint | No
     return ckpt
 
 
-def _plan(videos, opts: EncodeOptions, progress: Progress) -> ratecontrol.Plan:
+def _find_cuts(videos, opts: EncodeOptions, progress: Progress) -> list[list[int]]:
+    """Per video, the frames that start a new shot (``--cuts``; none without it)."""
+    if not opts.cuts:
+        return [[] for _ in videos]
+    found = [find_cuts(v.frames) for v in progress.iter(videos, "finding cuts")]
+    if any(found):
+        where = "; ".join(
+            f"{v.name}: {', '.join(map(str, c))}" for v, c in zip(videos, found, strict=True) if c
+        )
+        progress.write(f"cuts: {sum(map(len, found))} found, each starts a clip ({where})")
+    return found
+
+
+def _plan(videos, opts: EncodeOptions, progress: Progress, cuts) -> ratecontrol.Plan:
     """Rate control before training: budget, keyframe quality, model width."""
     if opts.quant_scheme != "symmetric":
         raise InputError("rate control quantises symmetrically: drop --quant-scheme affine")
@@ -379,4 +411,5 @@ def _plan(videos, opts: EncodeOptions, progress: Progress) -> ratecontrol.Plan:
         clip_length=clip_length,
         log=progress.write,
         raise_to_feasible=opts._default_rate,
+        cuts=cuts,
     )

@@ -81,10 +81,18 @@ class FileDescription:
     preset: str | None
 
     @classmethod
-    def of(cls, videos, model, geometry, norm, codec, quant_scheme: str, preset) -> FileDescription:
+    def of(
+        cls, videos, model, geometry, norm, codec, quant_scheme: str, preset, structures=None
+    ) -> FileDescription:
+        """``structures``: where each video's keyframes are; a video whose keyframes do not
+        follow the every-T-frames rule stores their gaps (``videos[i].keyframes``)."""
         mean, std = norm
+        entries = video_entries(videos)
+        for entry, structure in zip(entries, structures or [], strict=False):
+            if not structure.is_uniform:
+                entry["keyframes"] = structure.gaps()
         return cls(
-            videos=video_entries(videos),
+            videos=entries,
             clip_length=model.T,
             geometry=geometry.to_meta(),
             model_config=model.config,

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from dnerv_codec import quant
-from dnerv_codec.clips import CLIP_LENGTH, keyframe_frames
+from dnerv_codec.clips import CLIP_LENGTH, Structure
 from dnerv_codec.errors import InputError
 from dnerv_codec.geometry import choose_geometry
 from dnerv_codec.model import build_model, required_multiple
@@ -71,9 +72,10 @@ class Plan:
 class KeyframeSizes:
     """Bytes of a set's keyframes at each quality of one codec, measured once per quality."""
 
-    def __init__(self, videos, codec_name: str, clip_length: int, weights=None) -> None:
+    def __init__(self, videos, codec_name: str, clip_length: int, weights=None, cuts=None) -> None:
         self.videos, self.codec_name, self.clip_length = videos, codec_name, clip_length
         self.weights = weights
+        self.cuts = cuts or [[] for _ in videos]
         self.sizes: dict[int, int] = {}
 
     def __call__(self, quality: int) -> int:
@@ -86,8 +88,9 @@ class KeyframeSizes:
 
         codec = get_codec(self.codec_name, quality, weights=self.weights)
         total = 0
-        for video in self.videos:
-            indices = keyframe_frames(video.num_frames, self.clip_length)
+        for video, cuts in zip(self.videos, self.cuts, strict=True):
+            structure = Structure.with_cuts(video.num_frames, self.clip_length, cuts)
+            indices = np.array(structure.keys)
             total += sum(len(d) for d in codec.compress_in_chunks(video.frames, indices))
         return total
 
@@ -158,9 +161,11 @@ def plan(
     clip_length: int = CLIP_LENGTH,
     log: Callable[[str], None] | None = None,
     raise_to_feasible: bool = False,
+    cuts: list[list[int]] | None = None,
 ) -> Plan:
     """Choose keyframe quality and model width for a budget of ``target`` bytes.
 
+    ``cuts``: per video, the frames that start a shot (each starts a clip: more keyframes).
     ``raise_to_feasible``: a target below the smallest file these videos allow is raised to
     that size plus a margin (and logged) instead of refused; the encoder's default rate does
     this, so that ``dnerv encode`` alone also codes a one-frame or tiny video.
@@ -176,7 +181,7 @@ def plan(
     frame_size = (int(geometry.patch_h), int(geometry.patch_w))
     fixed_bytes = config.fixed_bytes
     lo, hi = quality_range(codec_name)
-    kf = KeyframeSizes(videos, codec_name, clip_length, keyframe_weights)
+    kf = KeyframeSizes(videos, codec_name, clip_length, keyframe_weights, cuts)
 
     if fixed_quality is not None and not lo <= fixed_quality <= hi:
         raise InputError(f"--keyframe-quality must be in {lo}..{hi} for {codec_name}")
