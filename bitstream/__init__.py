@@ -36,14 +36,16 @@ from bitstream.weights import (
     WeightRecord,
     dequantize,
     describe_weights,
-    describe_weights_packed,
     pack_weights,
     pack_weights_compact,
-    pack_weights_packed,
-    packable,
     quantize,
     unpack_weights,
     unpack_weights_compact,
+)
+from bitstream.weights_packed import (
+    describe_weights_packed,
+    pack_weights_packed,
+    packable,
     unpack_weights_packed,
 )
 

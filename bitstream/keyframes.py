@@ -38,7 +38,7 @@ from bitstream.ids import SECTION_TYPES, id_of
 SECTION = id_of(SECTION_TYPES, "keyframes")
 SECTION_COMPACT = id_of(SECTION_TYPES, "keyframes-compact")
 GROUP = 32  # keyframes per CRC32 group of the compact section (the hevc-ld/-ra group)
-MAX_VIDEOS = 4096  # as bitstream.meta (section 9 of docs/FORMAT.md)
+MAX_VIDEOS = 4096  # as bitstream.schema (section 9 of docs/FORMAT.md)
 MAX_KEYFRAMES = 1 << 20  # per video: one per frame at most
 MAX_GROUP = 1 << 16
 HEAD = struct.Struct("<II")

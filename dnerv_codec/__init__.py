@@ -19,10 +19,10 @@ from dnerv_codec._version import __version__
 _LAZY = {
     "encode": "dnerv_codec.encoder",
     "EncodeReport": "dnerv_codec.encoder",
-    "decode": "dnerv_codec.decoder",
+    "decode": "dnerv_codec.decoding",
     "open": "dnerv_codec.decoder",
     "DnervFile": "dnerv_codec.decoder",
-    "ClipDataset": "dnerv_codec.decoder",
+    "ClipDataset": "dnerv_codec.decoding",
 }
 
 __all__ = ["__version__", *_LAZY]

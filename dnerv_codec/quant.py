@@ -25,13 +25,8 @@ import numpy as np
 import torch
 
 from bitstream.ids import SECTION_TYPES, id_of
-from bitstream.weights import (
-    WeightRecord,
-    dequantize,
-    pack_weights_compact,
-    pack_weights_packed,
-    packable,
-)
+from bitstream.weights import WeightRecord, dequantize, pack_weights_compact
+from bitstream.weights_packed import pack_weights_packed, packable
 
 SCHEMES = ("symmetric", "affine")
 

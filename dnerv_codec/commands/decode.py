@@ -38,7 +38,7 @@ def decode(file, outdir, fmt, frame_range, **options) -> None:
 
     The whole file is checked before anything is decoded; output goes only inside OUTDIR.
     """
-    from dnerv_codec.decoder import decode as run
+    from dnerv_codec.decoding import decode as run
 
     result = run(file, outdir, format=fmt, frames=frame_range, **options)
     if not options["quiet"]:

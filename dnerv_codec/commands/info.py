@@ -23,7 +23,8 @@ from bitstream.ids import ARCHITECTURES, KEYFRAME_CODECS, SECTION_TYPES, id_of
 from bitstream.keyframes import keyframe_index
 from bitstream.layout import dnerv_layout
 from bitstream.meta import printable, read_metadata, validate_metadata
-from bitstream.weights import describe_weights, describe_weights_packed
+from bitstream.weights import describe_weights
+from bitstream.weights_packed import describe_weights_packed
 
 
 def _fps(video: dict[str, Any]) -> float:
