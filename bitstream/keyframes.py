@@ -34,12 +34,12 @@ from typing import NamedTuple, Protocol
 from bitstream._binary import Reader, put_varint
 from bitstream.errors import ChecksumError, FormatError, LimitError, TruncatedError
 from bitstream.ids import SECTION_TYPES, id_of
+from bitstream.schema import MAX_FRAMES, MAX_VIDEOS
 
 SECTION = id_of(SECTION_TYPES, "keyframes")
 SECTION_COMPACT = id_of(SECTION_TYPES, "keyframes-compact")
 GROUP = 32  # keyframes per CRC32 group of the compact section (the hevc-ld/-ra group)
-MAX_VIDEOS = 4096  # as bitstream.schema (section 9 of docs/FORMAT.md)
-MAX_KEYFRAMES = 1 << 20  # per video: one per frame at most
+MAX_KEYFRAMES = MAX_FRAMES  # per video: one per frame at most
 MAX_GROUP = 1 << 16
 HEAD = struct.Struct("<II")
 ENTRY = struct.Struct("<IIII")
