@@ -22,24 +22,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bitstream import ids
 from bitstream.container import ContainerReader
 from bitstream.errors import LimitError
 from bitstream.keyframes import CompactKeyframeIndex, keyframe_index
 from bitstream.meta import is_keyframe_only, read_metadata, validate_metadata
-from bitstream.weights import MAX_TOTAL_ELEMENTS, unpack_weights, unpack_weights_compact
-from bitstream.weights_packed import unpack_weights_packed
+from bitstream.weight_sections import read_weights, weights_section
+from bitstream.weights import MAX_TOTAL_ELEMENTS
 from dnerv_codec.clips import Structure, clip_inputs
 from dnerv_codec.errors import FormatError, InputError
 from dnerv_codec.geometry import Geometry, from_patches, to_patches
 from dnerv_codec.model import model_from_config
 from dnerv_codec.quant import records_to_state, weight_layout
-
-SECTION_KEYFRAMES = ids.id_of(ids.SECTION_TYPES, "keyframes")
-SECTION_WEIGHTS = ids.id_of(ids.SECTION_TYPES, "weights")
-SECTION_WEIGHTS_COMPACT = ids.id_of(ids.SECTION_TYPES, "weights-compact")
-SECTION_WEIGHTS_PACKED = ids.id_of(ids.SECTION_TYPES, "weights-packed")
-WEIGHT_SECTIONS = (SECTION_WEIGHTS, SECTION_WEIGHTS_COMPACT, SECTION_WEIGHTS_PACKED)
 
 
 def stored_layout(config: object) -> list[tuple[str, tuple[int, ...]]]:
@@ -153,15 +146,15 @@ class DnervFile:
         self.videos = _meta_videos(self.meta)
         self.clip_length = self.meta["clip_length"]
         self._codec_name = _codec_name(self.meta["keyframe"])
-        present = [t for t in WEIGHT_SECTIONS if self._reader.has_section(t)]
+        self._weights_section = weights_section(self._reader)  # refuses several
         # keyframe-only: no network, every frame a keyframe shown as decoded
         self.keyframe_only = is_keyframe_only(self.meta)
         if self.keyframe_only:
-            if present:
+            if self._weights_section is not None:
                 raise FormatError(f"{self.path.name}: a keyframe-only file has a weights section")
             self.layout, self.geometry = [], None
         else:
-            self._open_network(present)
+            self._open_network()
         # where each video's keyframes are: videos[i].keyframes (gaps), else every T frames
         self.structures = [
             Structure.from_gaps(info.frames, self.clip_length, video.get("keyframes"))
@@ -181,7 +174,7 @@ class DnervFile:
                 f"keyframes section: keyframes of video {min(stored)}, not in the file"
             )
 
-    def _open_network(self, present: list[int]) -> None:
+    def _open_network(self) -> None:
         """The network's part of :meth:`_open`: its configuration, geometry and weights."""
         self.layout, config = _network(self.meta["model"]["config"])
         if config["clip_length"] != self.clip_length:
@@ -193,12 +186,11 @@ class DnervFile:
         if not {"patch_h", "patch_w", "mode"} <= set(geometry) or geometry["mode"] != "patches":
             raise FormatError("metadata: 'geometry' must be patches with patch_h and patch_w")
         self.geometry = Geometry.from_meta(geometry)  # validated against the model's frame size
-        if len(present) != 1:
+        if self._weights_section is None:
             raise FormatError(
                 f"{self.path.name}: needs exactly one weights section (plain, compact or "
-                f"packed), has {len(present)}"
+                "packed), has 0"
             )
-        self._weights_section = present[0]
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -229,12 +221,7 @@ class DnervFile:
     def _weight_records(self, layout: list[tuple[str, tuple[int, ...]]]) -> list:
         """The weight records of the file's one weights section (plain, compact or packed),
         each refused before its payload is decoded unless it is the layout's tensor."""
-        data = self._reader.read_section(self._weights_section)
-        if self._weights_section == SECTION_WEIGHTS_PACKED:
-            return unpack_weights_packed(data, layout)
-        if self._weights_section == SECTION_WEIGHTS_COMPACT:
-            return unpack_weights_compact(data, layout)
-        return unpack_weights(data, layout)
+        return read_weights(self._reader, self._weights_section, layout)
 
     @property
     def keyframe_codec(self):

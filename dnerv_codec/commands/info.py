@@ -19,12 +19,12 @@ from typing import Any
 import click
 
 from bitstream.container import ContainerReader
-from bitstream.ids import ARCHITECTURES, KEYFRAME_CODECS, SECTION_TYPES, id_of
+from bitstream.errors import FormatError
+from bitstream.ids import ARCHITECTURES, KEYFRAME_CODECS, SECTION_TYPES
 from bitstream.keyframes import keyframe_index
 from bitstream.layout import dnerv_layout
-from bitstream.meta import printable, read_metadata, validate_metadata
-from bitstream.weights import describe_weights
-from bitstream.weights_packed import describe_weights_packed
+from bitstream.meta import is_keyframe_only, printable, read_metadata, validate_metadata
+from bitstream.weight_sections import PLAIN, describe_section, weights_section
 
 
 def _fps(video: dict[str, Any]) -> float:
@@ -45,16 +45,12 @@ def inspect(path: str | Path) -> dict[str, Any]:
         }
         keyframes = len(keyframe_index(reader).entries)
         tensors: list[dict[str, Any]] = []
-        if reader.has_section(id_of(SECTION_TYPES, "weights")):
-            tensors = describe_weights(reader.read_section(id_of(SECTION_TYPES, "weights")))
-        else:
-            for kind, describe in (
-                ("weights-compact", describe_weights),
-                ("weights-packed", describe_weights_packed),
-            ):
-                if reader.has_section(id_of(SECTION_TYPES, kind)):
-                    data = reader.read_section(id_of(SECTION_TYPES, kind))
-                    tensors = describe(data, dnerv_layout(meta["model"]["config"]))
+        kind = weights_section(reader)
+        if kind is not None and is_keyframe_only(meta):
+            raise FormatError(f"{path}: a keyframe-only file has a weights section")
+        if kind is not None:
+            layout = [] if kind == PLAIN else dnerv_layout(meta["model"]["config"])
+            tensors = describe_section(reader, kind, layout)
         size, version = reader.file_size, reader.version
     videos = [
         {
