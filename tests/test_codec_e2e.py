@@ -333,6 +333,9 @@ def test_schedule_fits_the_time_left():
     trainer = SimpleNamespace(step=3, steps_per_epoch=5, epochs=1, max_steps=None)
     _fit_schedule_to_budget(trainer, remaining=8.0, step_seconds=1.0, bar=bar)
     assert trainer.max_steps is None  # the epochs asked for fit: unchanged
+    fresh = SimpleNamespace(total=None, refresh=lambda: None)  # a budgeted bar opens without one
+    _fit_schedule_to_budget(trainer, remaining=8.0, step_seconds=1.0, bar=fresh)
+    assert trainer.max_steps is None and fresh.total == 5  # it gets the epochs' steps
     trainer = SimpleNamespace(step=3, steps_per_epoch=10, epochs=5, max_steps=None)
     _fit_schedule_to_budget(trainer, remaining=-2.0, step_seconds=1.0, bar=bar)
     assert trainer.max_steps == 3  # over budget: stop now

@@ -59,9 +59,10 @@ def train(
         raise _Interrupted()
 
     previous = signal.signal(signal.SIGTERM, on_term)
-    bar = progress.bar(
-        total=trainer.total_steps, initial=trainer.step, desc="training", unit="step"
-    )
+    # Under a time budget the bar's total (and so its estimate of the end) waits for the first
+    # timed steps, which fit the schedule to the budget: the epochs' count would be wrong.
+    total = None if opts.time_budget else trainer.total_steps
+    bar = progress.bar(total=total, initial=trainer.step, desc="training", unit="step")
     clock = _Clock(trainer, opts, qat_share, bar)
     trainer.on_step = clock.on_step
     try:
@@ -184,7 +185,7 @@ def _fit_schedule_to_budget(trainer, remaining: float, step_seconds: float, bar)
     fits = trainer.step + int(max(0.0, remaining) / max(step_seconds, 1e-9))
     cap = trainer.steps_per_epoch * trainer.epochs
     max_steps = fits if fits < cap else None
-    if max_steps != trainer.max_steps:
+    if max_steps != trainer.max_steps or bar.total is None:
         trainer.max_steps = max_steps
         bar.total = min(fits, cap)
         bar.refresh()
