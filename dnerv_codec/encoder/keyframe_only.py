@@ -27,7 +27,7 @@ from dnerv_codec.keyframe.base import CHUNK_PICTURES
 
 from .options import EncodeOptions, EncodeReport
 from .sections import container_size, keyframe_only_sections
-from .verify import verify
+from .verify import psnr_summary, verify
 
 
 @dataclass
@@ -112,16 +112,7 @@ def measure(found: KeyframeOnlyFile, videos, codec) -> KeyframeOnlyFile:
             )
             p.append(psnr_frames(np.asarray(video.frames[first:stop]), decoded))
         psnrs.append(np.concatenate(p))
-    counts = [v.num_frames for v in videos]
-    found.psnr = float(np.average([p.mean() for p in psnrs], weights=counts))
-    worst = min(range(len(videos)), key=lambda v: psnrs[v].min())
-    frame = int(psnrs[worst].argmin())
-    found.frame_psnr = {
-        "min": round(float(psnrs[worst][frame]), 3),
-        "video": videos[worst].name,
-        "frame": frame,
-        "mean_minus_min": round(found.psnr - float(psnrs[worst][frame]), 3),
-    }
+    found.psnr, found.frame_psnr = psnr_summary(psnrs, videos)
     return found
 
 

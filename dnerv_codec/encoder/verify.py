@@ -48,8 +48,16 @@ def verify(output: Path, videos: list[Video], opts: EncodeOptions, progress: Pro
             psnrs.append(np.concatenate(p))
             ssims.append(np.concatenate(s))
     counts = [v.num_frames for v in videos]
-    psnr = float(np.average([p.mean() for p in psnrs], weights=counts))
     ms_ssim = float(np.average([s.mean() for s in ssims], weights=counts))
+    psnr, frame_psnr = psnr_summary(psnrs, videos)
+    return Verified(psnr, ms_ssim, frame_psnr)
+
+
+def psnr_summary(psnrs: list[np.ndarray], videos) -> tuple[float, dict[str, Any]]:
+    """From per-video arrays of per-frame PSNR: the mean over all frames, and the worst frame
+    (its PSNR, video, frame number and how far below the mean)."""
+    counts = [v.num_frames for v in videos]
+    psnr = float(np.average([p.mean() for p in psnrs], weights=counts))
     worst_video = min(range(len(videos)), key=lambda v: psnrs[v].min())
     worst_frame = int(psnrs[worst_video].argmin())
     low = float(psnrs[worst_video][worst_frame])
@@ -59,4 +67,4 @@ def verify(output: Path, videos: list[Video], opts: EncodeOptions, progress: Pro
         "frame": worst_frame,
         "mean_minus_min": round(psnr - low, 3),
     }
-    return Verified(psnr, ms_ssim, frame_psnr)
+    return psnr, frame_psnr
