@@ -27,9 +27,11 @@ from bitstream.keyframes import KeyframeIndex, pack_keyframes, unpack_keyframes
 from bitstream.meta import (
     decode_meta,
     deflate_meta,
+    dict_meta,
     encode_meta,
     inflate_meta,
     read_metadata,
+    undict_meta,
     validate_metadata,
 )
 from bitstream.weights import (
@@ -67,6 +69,7 @@ __all__ = [
     "decode_meta",
     "deflate_meta",
     "decode_symbols",
+    "dict_meta",
     "dequantize",
     "describe",
     "describe_weights",
@@ -81,6 +84,7 @@ __all__ = [
     "packable",
     "quantize",
     "read_metadata",
+    "undict_meta",
     "unpack_keyframes",
     "unpack_weights",
     "unpack_weights_compact",

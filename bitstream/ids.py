@@ -16,9 +16,10 @@ SECTION_TYPES: dict[int, str] = {
     5: "weights-packed",
     6: "metadata-deflate",
     7: "keyframes-compact",
+    8: "metadata-dict",
 }
 # The format minor version that introduced each section type (others: 1.0).
-SECTION_SINCE_MINOR: dict[int, int] = {4: 1, 5: 2, 6: 2, 7: 3}
+SECTION_SINCE_MINOR: dict[int, int] = {4: 1, 5: 2, 6: 2, 7: 3, 8: 4}
 
 # Keyframe codecs (u16 on disk, also stored in metadata).
 KEYFRAME_CODECS: dict[int, str] = {

@@ -84,9 +84,9 @@ def test_golden_bytes():
     _read_all(GOLDEN.read_bytes())
 
 
-@pytest.mark.parametrize("minor", [1, 2])
+@pytest.mark.parametrize("minor", [1, 2, 3])
 def test_golden_bytes_of_older_minor_versions_still_read(minor):
-    """The sample container as formats 1.1 and 1.2 wrote it (the same sections, another header
+    """The sample container as formats 1.1, 1.2 and 1.3 wrote it (the same sections, another header
     minor)."""
     data = (GOLDEN.parent / f"golden_v1_{minor}.dnerv").read_bytes()
     with ContainerReader(data) as reader:

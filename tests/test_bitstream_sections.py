@@ -24,6 +24,7 @@ from bitstream import (
     dequantize,
     describe_weights,
     describe_weights_packed,
+    dict_meta,
     encode_meta,
     inflate_meta,
     pack_keyframes,
@@ -32,6 +33,7 @@ from bitstream import (
     pack_weights_packed,
     packable,
     quantize,
+    undict_meta,
     unpack_keyframes,
     unpack_weights,
     unpack_weights_compact,
@@ -435,6 +437,83 @@ def test_deflated_metadata_round_trips_smaller_and_refuses_damage(monkeypatch):
     monkeypatch.setattr(meta_module, "MAX_BYTES", 64)  # refused while inflating
     with pytest.raises(LimitError):
         inflate_meta(bomb)
+
+
+# -- format 1.4: metadata with a preset dictionary --------------------------------------------
+def test_dictionary_metadata_round_trips_much_smaller_and_refuses_damage(monkeypatch):
+    from bitstream import meta as meta_module
+
+    value = sample_metadata(16)
+    data = dict_meta(value)
+    assert undict_meta(data) == value
+    assert data[0] == 1  # the dictionary id, a varint
+    # the keys and structure are in the dictionary: a fraction of the plain deflated size
+    assert len(data) < 0.6 * len(deflate_meta(value))
+    keyframe_only = {
+        "encoder": "someone else's writer 2.0",
+        "videos": [
+            {"name": "a", "frames": 8, "width": 320, "height": 180, "fps_num": 25, "fps_den": 1}
+        ],
+        "clip_length": 1,
+        "keyframe": {"codec": 10, "name": "hevc-ra", "quality": 31, "weights_digest": ""},
+    }
+    assert undict_meta(dict_meta(keyframe_only)) == keyframe_only
+    assert len(dict_meta(keyframe_only)) < 0.4 * len(deflate_meta(keyframe_only))
+    with pytest.raises(FormatError, match="unknown dictionary 2"):
+        undict_meta(b"\x02" + data[1:])
+    with pytest.raises(FormatError):
+        undict_meta(b"\x01" + b"\xff" * 8)  # not a DEFLATE stream
+    with pytest.raises(FormatError):  # the stream needs its dictionary: without it, refused
+        inflate_meta(data[1:])
+    with pytest.raises(TruncatedError):
+        undict_meta(data[:-4])
+    with pytest.raises(TruncatedError):
+        undict_meta(b"")
+    with pytest.raises(FormatError, match="after"):
+        undict_meta(data + b"\0")
+    bomb = dict_meta({"pad": "x" * 10_000})
+    monkeypatch.setattr(meta_module, "MAX_BYTES", 64)  # refused while inflating
+    with pytest.raises(LimitError):
+        undict_meta(bomb)
+
+
+def test_dictionary_1_never_changes():
+    """Dictionaries are append-only: dictionary 1's bytes are fixed forever (docs/FORMAT.md 5.7),
+    or every file written with it would decode to other metadata."""
+    import hashlib
+
+    from bitstream.meta import dictionary
+
+    data = dictionary(1)
+    assert len(data) == 872
+    assert hashlib.sha256(data).hexdigest() == (
+        "107adf400b506ddeb5f2fbbc59c2c398b85e6e15652d1296b84b0d0aebbacf70"
+    )
+    with pytest.raises(FormatError, match="unknown dictionary 0"):
+        dictionary(0)
+
+
+def test_fuzz_dictionary_metadata_raises_only_dnerv_errors():
+    meta = sample_metadata(16)
+    parsers = {8: lambda data: validate_metadata(undict_meta(data))}
+    assert _fuzz(parsers, {8: dict_meta(meta)}, seed=13, rounds=1000) > 300
+
+
+def test_a_file_has_exactly_one_metadata_section(tmp_path):
+    from bitstream.container import ContainerReader, ContainerWriter
+    from bitstream.meta import read_metadata
+
+    meta = sample_metadata(16)
+    for types in ([1, 8], [6, 8], [1, 6, 8], []):
+        writer = ContainerWriter()
+        payloads = {1: encode_meta(meta), 6: deflate_meta(meta), 8: dict_meta(meta)}
+        for type_id in sorted([*types, 2]):
+            writer.add(type_id, payloads.get(type_id, b""))
+        with ContainerReader(writer.finish()) as reader:
+            with pytest.raises(FormatError, match="exactly one metadata section"):
+                read_metadata(reader)
+    with ContainerReader(ContainerWriter().add(8, dict_meta(meta)).finish()) as reader:
+        assert read_metadata(reader) == meta
 
 
 # -- the metadata validator ---------------------------------------------------------------------

@@ -74,45 +74,52 @@ def test_frame_ranges_equal_the_full_decode(encoded, start, stop):
 
 
 def test_older_sections_decode_the_same_and_two_of_a_kind_are_refused(encoded, tmp_path):
-    """Format 1.3 files hold deflated metadata, packed weights (compact when smaller) and
-    compact keyframes. Files laid out as before (plain metadata with plain or compact weights,
-    plain keyframes) decode to the same frames; two weights, metadata or keyframes sections are
-    refused."""
+    """Format 1.4 files hold packed weights (compact when smaller), compact keyframes and the
+    metadata with a preset dictionary. Files laid out as before (deflated or plain metadata,
+    plain or compact weights, plain keyframes) decode to the same frames; two weights, metadata
+    or keyframes sections are refused."""
     from bitstream.container import ContainerReader, write_container
     from bitstream.errors import FormatError
     from bitstream.keyframes import pack_keyframes, unpack_keyframes_compact
-    from bitstream.meta import encode_meta
+    from bitstream.meta import deflate_meta, encode_meta
     from bitstream.weights import pack_weights, pack_weights_compact
     from dnerv_codec.model import model_from_config
     from dnerv_codec.quant import weight_layout
 
     out, _ = encoded
     with ContainerReader(out) as reader:
-        assert reader.version == (1, 3)
+        assert reader.version == (1, 4)
         sections = {e.type_id: reader.read_section(e.type_id) for e in reader.sections}
-    assert set(sections) == {5, 6, 7}  # packed weights, deflated metadata, compact keyframes
+    assert set(sections) == {5, 7, 8}  # packed weights, compact keyframes, dictionary metadata
     with dnerv_codec.open(out, device="cpu") as f:
         meta = f.meta
         records = f._weight_records(weight_layout(model_from_config(meta["model"]["config"])))
         frames = np.stack(list(f.frames("bbb")))
     plain_meta, compact = encode_meta(meta), pack_weights_compact(records)
+    deflated_meta = deflate_meta(meta)
     plain_keyframes = pack_keyframes(unpack_keyframes_compact(sections[7]))
-    assert len(sections[6]) < len(plain_meta) and len(sections[5]) < len(compact)
-    assert len(sections[7]) < len(plain_keyframes)
-    for name, weights in (("1.0", (3, pack_weights(records))), ("1.1", (4, compact))):
+    assert len(sections[8]) < len(deflated_meta) < len(plain_meta)
+    assert len(sections[5]) < len(compact) and len(sections[7]) < len(plain_keyframes)
+    layouts = {
+        "1.0": [(1, plain_meta), (2, plain_keyframes), (3, pack_weights(records))],
+        "1.1": [(1, plain_meta), (2, plain_keyframes), (4, compact)],
+        "1.3": [(5, sections[5]), (6, deflated_meta), (7, sections[7])],
+    }
+    for name, layout in layouts.items():
         legacy = tmp_path / f"legacy-{name}.dnerv"
-        write_container(legacy, [(1, plain_meta), (2, plain_keyframes), weights])
+        write_container(legacy, layout)
         with dnerv_codec.open(legacy, device="cpu") as f:
             assert np.array_equal(np.stack(list(f.frames("bbb"))), frames), name
+    current = [(t, sections[t]) for t in (5, 7, 8)]
     both = tmp_path / "both.dnerv"
-    write_container(both, [(4, compact), (5, sections[5]), (6, sections[6]), (7, sections[7])])
+    write_container(both, [(4, compact), *current])
     with pytest.raises(FormatError, match="exactly one"):  # refused when opened
         dnerv_codec.open(both, device="cpu")
-    two_meta = tmp_path / "two-meta.dnerv"
-    current = [(t, sections[t]) for t in (5, 6, 7)]
-    write_container(two_meta, [(1, plain_meta), *current])
-    with pytest.raises(FormatError, match="exactly one metadata"):
-        dnerv_codec.open(two_meta, device="cpu")
+    for extra in ((1, plain_meta), (6, deflated_meta)):
+        two_meta = tmp_path / f"two-meta-{extra[0]}.dnerv"
+        write_container(two_meta, sorted([extra, *current]))
+        with pytest.raises(FormatError, match="exactly one metadata"):
+            dnerv_codec.open(two_meta, device="cpu")
     two_keyframes = tmp_path / "two-keyframes.dnerv"
     write_container(two_keyframes, [(2, plain_keyframes), *current])
     with pytest.raises(FormatError, match="exactly one keyframes section"):

@@ -1,6 +1,7 @@
 """Golden bytes of the sections a decoder of the current format must read: the compact weights
-section (type 4, format 1.1), the packed weights section (type 5, format 1.2) and the deflated
-metadata section (type 6, format 1.2), each for one tiny `dnerv` network.
+section (type 4, format 1.1), the packed weights section (type 5, format 1.2), the deflated
+metadata section (type 6, format 1.2) and the metadata with a preset dictionary (type 8, format
+1.4), each for one tiny `dnerv` network.
 
 The weight sections store no names or shapes: a reader takes them from the network the metadata
 describes. :func:`dnerv_layout` derives that list from ``model.config`` alone, as the table of
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 
 from bitstream.layout import dnerv_layout
-from bitstream.meta import deflate_meta, inflate_meta, validate_metadata
+from bitstream.meta import deflate_meta, dict_meta, inflate_meta, undict_meta, validate_metadata
 from bitstream.weights import (
     WeightRecord,
     dequantize,
@@ -36,6 +37,7 @@ DATA = Path(__file__).parent / "data"
 GOLDEN_COMPACT = DATA / "golden_v1_1_section4_weights_compact.bin"
 GOLDEN_PACKED = DATA / "golden_v1_2_section5_weights_packed.bin"
 GOLDEN_META = DATA / "golden_v1_2_section6_metadata_deflate.bin"
+GOLDEN_META_DICT = DATA / "golden_v1_4_section8_metadata_dict.bin"
 
 # A complete version-1 `dnerv` configuration (docs/FORMAT.md 4.3), as small as the network allows.
 CONFIG = {
@@ -154,6 +156,13 @@ def test_golden_section5_packed_weights():
 def test_golden_section6_deflated_metadata():
     data = _golden(GOLDEN_META, deflate_meta(golden_metadata()))
     meta = inflate_meta(data)
+    assert meta == golden_metadata()
+    validate_metadata(meta)
+
+
+def test_golden_section8_metadata_with_dictionary_1():
+    data = _golden(GOLDEN_META_DICT, dict_meta(golden_metadata(), 1))
+    meta = undict_meta(data)
     assert meta == golden_metadata()
     validate_metadata(meta)
 

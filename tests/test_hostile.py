@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 
-from bitstream import ContainerWriter, deflate_meta, encode_meta, pack_keyframes
+from bitstream import ContainerWriter, deflate_meta, dict_meta, encode_meta, pack_keyframes
 from bitstream import meta as meta_module
 from bitstream._binary import put_svarint, put_varint
 from bitstream.ids import KEYFRAME_CODECS, QUANT_SCHEMES, SECTION_TYPES, id_of
@@ -309,7 +309,8 @@ def bombs(valid, hevc_picture, tmp_path_factory) -> dict[str, tuple[Path, str]]:
     hevc_keyframes = {(0, 0): hevc_picture * 200, (0, 1): hevc_picture}
     with mock.patch.object(meta_module, "MAX_BYTES", 1 << 30):  # the writer would refuse it
         deflate_bomb = deflate_meta({**valid["meta"], "pad": bytes(16 << 20)})
-    assert len(deflate_bomb) < 40_000
+        dict_bomb = dict_meta({**valid["meta"], "pad": bytes(16 << 20)})
+    assert len(deflate_bomb) < 40_000 and len(dict_bomb) < 40_000
     values_bomb = _values_bomb(valid["meta"], 2_500_000)  # 15 MiB: 2.5 million little dicts
     cases = {
         "frames 1e9": (dict(meta=_set("videos.0.frames", 10**9)), "frames"),
@@ -321,6 +322,10 @@ def bombs(valid, hevc_picture, tmp_path_factory) -> dict[str, tuple[Path, str]]:
         ),
         "deflate bomb": (dict(metadata=deflate_bomb), "inflates past"),
         "deflate bomb of values": (dict(metadata=values_bomb), "inflates past"),
+        "deflate bomb with the dictionary": (
+            dict(sections={SECTION["metadata-deflate"]: None, SECTION["metadata-dict"]: dict_bomb}),
+            "inflates past",
+        ),
         "png 10000x10000": (
             dict(sections={SECTION["keyframes"]: pack_keyframes(png_keyframes)}),
             "png keyframe 0",

@@ -95,10 +95,10 @@ def search(
 def measure(found: KeyframeOnlyFile, videos, codec) -> KeyframeOnlyFile:
     """Decode ``found`` (as the decoder would, a few groups at a time) and set its PSNR-RGB:
     the mean over all frames and the worst frame."""
-    from bitstream.keyframes import unpack_keyframes_compact
+    from bitstream.keyframes import SECTION_COMPACT, unpack_keyframes_compact
     from dnerv_codec.metrics import psnr_frames
 
-    streams = unpack_keyframes_compact(found.sections[1][1])
+    streams = unpack_keyframes_compact(dict(found.sections)[SECTION_COMPACT])
     if codec.quality != found.quality:
         raise InputError("keyframe-only: measured with another quality than it was coded at")
     per_chunk = codec.group * max(1, CHUNK_PICTURES // codec.group)

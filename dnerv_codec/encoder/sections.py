@@ -13,11 +13,11 @@ from typing import Any
 
 from bitstream import ids
 from bitstream.container import ContainerWriter
-from bitstream.meta import deflate_meta
+from bitstream.meta import dict_meta
 from dnerv_codec._version import __version__
 
 WeightsSection = tuple[int, bytes]  # (section type id, payload): quant.pack_records
-_METADATA = ids.id_of(ids.SECTION_TYPES, "metadata-deflate")
+_METADATA = ids.id_of(ids.SECTION_TYPES, "metadata-dict")
 _KEYFRAMES = ids.id_of(ids.SECTION_TYPES, "keyframes-compact")
 
 
@@ -55,7 +55,7 @@ def keyframe_only_sections(videos, codec, keyframes: bytes) -> list[tuple[int, b
         "clip_length": 1,
         "keyframe": keyframe_entry(codec),
     }
-    return [(_METADATA, deflate_meta(meta)), (_KEYFRAMES, keyframes)]
+    return sorted([(_METADATA, dict_meta(meta)), (_KEYFRAMES, keyframes)])
 
 
 def container_size(sections: list[tuple[int, bytes]]) -> int:
@@ -132,7 +132,7 @@ class FileAssembly:
     def sections(self, weights: WeightsSection, bits: int, prune: float) -> list[WeightsSection]:
         """The file's sections, types ascending (as a file orders them)."""
         sections = [
-            (_METADATA, deflate_meta(self.description.meta(bits, prune))),
+            (_METADATA, dict_meta(self.description.meta(bits, prune))),
             (_KEYFRAMES, self.keyframes),
             weights,
         ]

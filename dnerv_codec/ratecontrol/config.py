@@ -39,7 +39,7 @@ class RateControlConfig:
     min_pixels_per_parameter: float = 8.0  # more weights would not be trained in useful time
     min_width: int = 4
     max_width: int = 64
-    fixed_bytes: int = 600  # container and deflated metadata of a file, estimated
+    fixed_bytes: int = 300  # header, table and metadata of a one-video file, estimated (~240 B)
     feasible_margin: float = 1.3  # a default target below the smallest file rises to this x it
 
     # -- the network (model.make_config options, not official)
