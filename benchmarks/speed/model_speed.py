@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/model_speed.py [--presets small uvg-xs] [--threads 2]
+    .venv/bin/python benchmarks/speed/model_speed.py [--presets small uvg-xs] [--threads 2]
         [--batch 1] [--train-steps 3] [--infer-steps 5] [--compile]
 
 One step = one batch of clips of T = 8 frames. Training steps run forward, the D-NeRV loss
@@ -17,12 +17,16 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 # OpenMP threads that spin while waiting stall badly when other jobs share the cores; passive
 # waiting costs nothing on an idle machine. Must be set before torch loads OpenMP.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import torch
 

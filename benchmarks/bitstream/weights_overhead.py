@@ -11,12 +11,16 @@ With .dnerv files as arguments: the same three weights sections built from each 
 (trained, quantised) weights, and its metadata plain and deflated, i.e. what format 1.2 saves
 on real files.
 
-Run: .venv/bin/python benchmarks/weights_overhead.py [FILE.dnerv ...]
+Run: .venv/bin/python benchmarks/bitstream/weights_overhead.py [FILE.dnerv ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import torch
 
@@ -76,8 +80,15 @@ def real_files(paths: list[str]) -> None:
         )
 
 
-if __name__ == "__main__":
-    if sys.argv[1:]:
-        real_files(sys.argv[1:])
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="*", help=".dnerv files (default: freshly initialised models)")
+    args = ap.parse_args(argv)
+    if args.files:
+        real_files(args.files)
     else:
         fresh_models()
+
+
+if __name__ == "__main__":
+    main()

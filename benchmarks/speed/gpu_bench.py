@@ -3,7 +3,7 @@ inference), the encoder's quality over time, and decoding speed in fp32 and fp16
 
 Usage (on a machine with a CUDA GPU)::
 
-    .venv/bin/python benchmarks/gpu_bench.py --official-dir /path/to/D-NeRV \\
+    .venv/bin/python benchmarks/speed/gpu_bench.py --official-dir /path/to/D-NeRV \\
         [--parts speed encode decode] [--budgets 30 60 120] [--json out.json]
 
 ``speed``: ``official_compare.speed_pair`` on the GPU for the official ``small`` and ``uvg-xs``
@@ -32,6 +32,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import numpy as np
 import torch

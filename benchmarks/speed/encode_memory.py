@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/encode_memory.py [--frames 132 528 1320] [--budget 30] \\
+    .venv/bin/python benchmarks/speed/encode_memory.py [--frames 132 528 1320] [--budget 30] \\
         [--keyframe-quality 20] [--out DIR]
 
 For each length N, a 1280x720 clip of N frames is made from the bundled 640x360 sample
@@ -30,6 +30,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import numpy as np
 from _common import REPO
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "encode_memory",
         "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "command": "benchmarks/encode_memory.py " + " ".join(argv or sys.argv[1:]),
+        "command": "benchmarks/speed/encode_memory.py " + " ".join(argv or sys.argv[1:]),
         "rows": rows,
     }
     (args.out / "encode_memory.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -2,8 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/encode_speed.py --part budget [--budgets 60 120 300] [--preset P]
-    .venv/bin/python benchmarks/encode_speed.py --part official
+    .venv/bin/python benchmarks/speed/encode_speed.py --part budget [--budgets 60 120 300] [--preset P]
+    .venv/bin/python benchmarks/speed/encode_speed.py --part official
 
 ``budget``: real encodes of the 320x180 sample clip (64 frames) with the default options (rate
 control at ``--quality 6``; ``--preset NAME`` for a fixed network instead) and ``--time-budget``
@@ -30,6 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import torch
 from _common import CLIP, scaled_copy

@@ -4,7 +4,7 @@ keyframe codec on every frame (x265-kf) and x265 random access 4:4:4.
 
 Usage::
 
-    .venv/bin/python benchmarks/encode_default.py [--frames 132] [--anchor-qps 27 30 33 36]
+    .venv/bin/python benchmarks/speed/encode_default.py [--frames 132] [--anchor-qps 27 30 33 36]
 
 The clip is made as in ``encode_memory.py`` (the bundled 640x360 sample upscaled to 1280x720,
 played forwards and backwards to ``--frames`` frames). The encoder runs in a fresh process with
@@ -29,6 +29,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 from _common import REPO
 from encode_memory import make_clip
