@@ -198,6 +198,14 @@ class Recorder:
             "tables": [],
             "data": {},
         }
+        self.restored = False
+
+    def restore(self, command: list[str], start: str | None, end: str | None, **machine) -> None:
+        """Date, machine and command of a run that wrote a raw output before records existed."""
+        self.record["command"] = command
+        self.record["date"] = {"start": start, "end": end}
+        self.record["machine"] = {name: machine.get(name) for name in MACHINE_FIELDS}
+        self.restored = True
 
     @property
     def data(self) -> dict:
@@ -212,15 +220,23 @@ class Recorder:
         self.record["summary"] = {"topic": topic, "figure": figure, "section": section}
 
     def write(self, path: Path | str | None = None) -> Path:
-        self.record["date"]["end"] = now()
-        self.record["machine"]["load"] += f" at the start; {load_note()} at the end"
+        if not self.restored:
+            self.record["date"]["end"] = now()
+            self.record["machine"]["load"] += f" at the start; {load_note()} at the end"
         path = write(self.record, path)
         print(f"record: {path}", file=sys.stderr)
         return path
 
 
-def add_json_argument(parser, group: str, topic: str) -> None:
-    """``--json PATH``: where the record goes (default under benchmarks/results/<group>/)."""
+def iso(text: str) -> str:
+    """ "2026-12-02 06:45 UTC" (the raw outputs' dates) as ISO 8601."""
+    when = datetime.strptime(text, "%Y-%m-%d %H:%M UTC").replace(tzinfo=timezone.utc)
+    return when.isoformat(timespec="seconds")
+
+
+def add_arguments(parser, group: str, topic: str, raw: str | None = None) -> None:
+    """``--json PATH``: where the record goes (default benchmarks/results/<group>/<topic>.json);
+    with ``raw``, ``--from-raw FILE``: rebuild the record from a raw output instead of measuring."""
     default = default_path(group, topic)
     parser.add_argument(
         "--json",
@@ -228,3 +244,10 @@ def add_json_argument(parser, group: str, topic: str) -> None:
         default=default,
         help=f"the results record (default {default.relative_to(REPO)})",
     )
+    if raw:
+        parser.add_argument(
+            "--from-raw",
+            type=Path,
+            metavar="FILE",
+            help=f"rebuild the record from a raw output of this script ({raw}), measure nothing",
+        )

@@ -42,6 +42,8 @@ def cell(value, fmt: str | None = None) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
+        if value and all(isinstance(v, list) for v in value):  # several points: "a, b, c"
+            return ", ".join(cell(v, fmt) for v in value)
         return fmt.format(*value) if fmt else " / ".join(cell(v) for v in value)
     if fmt:
         return fmt.format(value)
