@@ -12,7 +12,8 @@ A record is one JSON object::
                run starts; "load" is a note on what else ran (load averages)
     tables     [{"id", "title", "columns", "rows", "notes"}]: the measured values, numbers as
                numbers; a column is a name or {"name", "format", "align"} ("format" a str.format
-               pattern, applied to the cell or, for a list cell, to its items)
+               pattern: ``format(cell)``, ``format(*cell)`` for a list cell,
+               each item joined by ", " for a list of lists; "align": "r" right-aligns)
     data       free raw detail
     summary    optional {"topic", "figure", "section"}: the record's line of the Summary table
 
