@@ -17,7 +17,7 @@ counts at 2.5 bits a weight, keyframes not counted): what reaching the x265 rang
 
 Usage::
 
-    .venv/bin/python benchmarks/rd_dnerv.py --bpps 0.03 0.06 0.12 0.25 --epochs 8 --label main
+    .venv/bin/python benchmarks/rd/rd_dnerv.py --bpps 0.03 0.06 0.12 0.25 --epochs 8 --label main
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
-from dnerv_codec import ratecontrol, rd  # noqa: E402
-from dnerv_codec.video import read_video  # noqa: E402
+from _common import REPO
+
+from dnerv_codec import ratecontrol, rd
+from dnerv_codec.video import read_video
 
 BASELINES = [
     "x265_medium_lowdelay",
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{video.width}x{video.height}.",
             f"Date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}, torch on CPU.",
-            f"Command: `.venv/bin/python benchmarks/rd_dnerv.py {command}` ({elapsed:.0f} s).",
+            f"Command: `.venv/bin/python benchmarks/rd/rd_dnerv.py {command}` ({elapsed:.0f} s).",
             f"Settings: {json.dumps({k: v for k, v in options.items() if k != 'rate_control'})}, "
             f"keyframe share {args.keyframe_share}, "
             f"rgb residual {not args.no_residual}, flow cascade {not args.no_cascade}.",

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/compact_bench.py [--preset demo] [--epochs 12]
+    .venv/bin/python benchmarks/rd/compact_bench.py [--preset demo] [--epochs 12]
         [--variants official-head,lr5e-4,batch2 skip,lr5e-4,batch2 skip,lr2e-3,batch1]
 
 Each variant fits a freshly seeded network (same init) to ``data/bbb_320x180_64f.mp4`` (64 frames,
@@ -27,6 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import torch
 

@@ -15,7 +15,7 @@ and prints the markdown with the machine, date, command and load average.
 
 Usage::
 
-    .venv/bin/python benchmarks/rd_baselines.py [--clip data/bbb_320x180_64f.mp4] [--quick]
+    .venv/bin/python benchmarks/rd/rd_baselines.py [--clip data/bbb_320x180_64f.mp4] [--quick]
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
-from dnerv_codec import rd  # noqa: E402
-from dnerv_codec.rd.anchors import KEYFRAME_ANCHOR, RGB_ANCHORS, YUV_ANCHORS  # noqa: E402
-from dnerv_codec.video import read_video  # noqa: E402
+from _common import REPO
+
+from dnerv_codec import rd
+from dnerv_codec.rd.anchors import KEYFRAME_ANCHOR, RGB_ANCHORS, YUV_ANCHORS
+from dnerv_codec.video import read_video
 
 CRFS = [17, 22, 27, 32, 37, 42]  # span ~0.02-0.5 bpp on the sample clip
 # (codec, options, qualities)
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{video.width}x{video.height} at {video.fps} fps.",
             f"Date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}; one encoder thread.",
-            f"Command: `.venv/bin/python benchmarks/rd_baselines.py {command}` ({elapsed:.0f} s).",
+            f"Command: `.venv/bin/python benchmarks/rd/rd_baselines.py {command}` "
+            f"({elapsed:.0f} s).",
             f"Load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
             f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/"
             f"{load_after[2]:.2f}: other jobs shared the cores, so times are upper bounds.",

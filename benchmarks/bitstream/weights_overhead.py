@@ -5,19 +5,26 @@ Without arguments: for the compact models rate control builds on the sample clip
 to 192x320), at several widths and clip lengths, the weights are quantised at 6 bits exactly as
 rate control does (symmetric, one scale per tensor for channels under 256 weights) from a
 freshly initialised network (the headers do not depend on the values), and packed three ways.
-Prints the tensor and weight counts, the entropy-coded payload bytes, and the section sizes.
+Prints the tensor and weight counts, the entropy-coded payload bytes, and the section sizes, and
+writes them as a results record (``--json``).
 
 With .dnerv files as arguments: the same three weights sections built from each file's own
 (trained, quantised) weights, and its metadata plain and deflated, i.e. what format 1.2 saves
 on real files.
 
-Run: .venv/bin/python benchmarks/weights_overhead.py [FILE.dnerv ...]
+Run: .venv/bin/python benchmarks/bitstream/weights_overhead.py [FILE.dnerv ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
+
+import _results
+import render
 import torch
 
 from bitstream.entropy import encode_symbols
@@ -29,10 +36,12 @@ from dnerv_codec.model import build_model
 FRAME = (192, 320)
 
 
-def fresh_models() -> None:
-    print("| width | T | tensors | weights | coded payloads B | plain section B "
-          "| compact section B | packed section B |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+TOPIC = "weights-overhead"
+B = {"format": "{:,}", "align": "r"}
+
+
+def fresh_models(rec: _results.Recorder) -> None:
+    rows = []
     for T in (2, 4):
         for width in (4, 5, 8, 12, 16):
             torch.manual_seed(0)
@@ -45,11 +54,16 @@ def fresh_models() -> None:
             weights = sum(int(p.numel()) for p in model.parameters())
             sizes = [len(pack(records)) for pack in (pack_weights, pack_weights_compact)]
             sizes.append(len(pack_weights_packed(records)))
-            print(
-                f"| {width} | {T} | {len(records)} | {weights:,} | {payloads:,} | "
-                + " | ".join(f"{s:,}" for s in sizes)
-                + " |"
-            )
+            rows.append([width, T, len(records), weights, payloads, *sizes])
+    rec.table(
+        "fresh-models",
+        "Weights sections of freshly initialised compact models, 6-bit weights",
+        [{"name": "width", "align": "r"}, {"name": "T", "align": "r"},
+         {"name": "tensors", "align": "r"}, {**B, "name": "weights"},
+         {**B, "name": "coded payloads B"}, {**B, "name": "plain section B"},
+         {**B, "name": "compact section B"}, {**B, "name": "packed section B"}],
+        rows,
+    )  # fmt: skip
 
 
 def real_files(paths: list[str]) -> None:
@@ -76,8 +90,20 @@ def real_files(paths: list[str]) -> None:
         )
 
 
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="*", help=".dnerv files (default: freshly initialised models)")
+    # the real files' table is printed only: which files it measures is the caller's choice
+    _results.add_arguments(ap, "bitstream", TOPIC)
+    args = ap.parse_args(argv)
+    if args.files:
+        real_files(args.files)
+        return
+    rec = _results.Recorder(__file__, TOPIC, argv)
+    fresh_models(rec)
+    print(render.render_table(rec.record["tables"][0]))
+    rec.write(args.json)
+
+
 if __name__ == "__main__":
-    if sys.argv[1:]:
-        real_files(sys.argv[1:])
-    else:
-        fresh_models()
+    main()

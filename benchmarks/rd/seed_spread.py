@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/seed_spread.py [--epochs 40] [--seeds 0 1 2 3 4 5] \\
+    .venv/bin/python benchmarks/rd/seed_spread.py [--epochs 40] [--seeds 0 1 2 3 4 5] \\
         [--variants h0 h4 h0c] [--quality 6]
 
 Each run is ``dnerv encode data/bbb_320x180_64f.mp4 OUT --quality Q --epochs E --seed S`` (rate
@@ -23,11 +23,14 @@ import argparse
 import dataclasses
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import numpy as np
 from _common import CLIP

@@ -4,7 +4,7 @@ keyframe codec on every frame (x265-kf) and x265 random access 4:4:4.
 
 Usage::
 
-    .venv/bin/python benchmarks/encode_default.py [--frames 132] [--anchor-qps 27 30 33 36]
+    .venv/bin/python benchmarks/speed/encode_default.py [--frames 132] [--anchor-qps 27 30 33 36]
 
 The clip is made as in ``encode_memory.py`` (the bundled 640x360 sample upscaled to 1280x720,
 played forwards and backwards to ``--frames`` frames). The encoder runs in a fresh process with
@@ -12,24 +12,24 @@ no options but ``--json``; its progress output (stderr) is read as it comes, to 
 line that estimates the end of training. Recorded: wall time, the training budget ``--speed
 medium`` announced and the training time the report gives, the time of the first estimate, the
 report (bpp, PSNR-RGB, which file ``--mode auto`` kept and the other one's PSNR), and x265-kf
-and x265-ra444 points around its rate on the same frames (PSNR-RGB). Written as JSON to
-``--out`` (default benchmarks/results/encode_default.json).
+and x265-ra444 points around its rate on the same frames (PSNR-RGB). Written as a results
+record (``--json``; ``--from-raw`` rebuilds it from a raw output).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
+
+import _results
 from _common import REPO
 from encode_memory import make_clip
 
@@ -68,13 +68,66 @@ def run_encode(clip: Path, out: Path) -> dict:
             "report": report}  # fmt: skip
 
 
+TOPIC = "default-encode-720p"
+GOALS = {"wall": 15 * 60, "first_estimate": 30}  # issue 19: seconds
+KEPT = {"keyframes": "the keyframe-only file", "network": "the network's file"}
+
+
+def _met(seconds: float | None, goal: float) -> str:
+    return "met" if seconds is not None and seconds <= goal else "missed"
+
+
+def record_result(rec: _results.Recorder, result: dict) -> None:
+    """Tables and summary line of a run's result (what the raw output holds)."""
+    rec.data.update(result)
+    report, anchors = result["report"], result["anchors"]
+    rec.table(
+        "anchors",
+        "x265 on the same frames (PSNR-RGB)",
+        ["anchor", {"name": "bpp / dB", "format": "{:.4f} / {:.2f}"}],
+        [[name, [[p["bpp"], p["psnr-rgb"]] for p in points]] for name, points in anchors.items()],
+    )
+    first = (result["first_estimate"] or {}).get("seconds")
+    other = report["alternative"]
+    rec.summary(
+        f"default encode, {result['frames']} frames of {result['size'][1]}p",
+        f"{result['wall_seconds']:.0f} s wall (goal {GOALS['wall'] // 60} min: "
+        f"{_met(result['wall_seconds'], GOALS['wall'])}); training "
+        f"{report['train_seconds']:.0f} s of the {result['budget']:.0f} s budget; first estimate "
+        f"of the end after {first:.0f} s (goal {GOALS['first_estimate']} s: "
+        f"{_met(first, GOALS['first_estimate'])}); kept {KEPT[report['structure']]}, "
+        f"{report['bpp']:.4f} bpp at {report['psnr']:.2f} dB, "
+        f"{KEPT[other['structure']].removesuffix(' file')} {other['psnr']:.2f} dB",
+        f"The default encode of {result['frames']} frames of {result['size'][1]}p",
+    )
+
+
+def from_raw(rec: _results.Recorder, path: Path) -> None:
+    """The record of a run whose raw output is ``path``."""
+    raw = json.loads(path.read_text())
+    arch, cores, python = raw["machine"].split(", ")
+    load = "load average {:.2f} / {:.2f} / {:.2f} (1 / 5 / 15 min) at the end"
+    rec.restore(
+        [rec.record["command"][0], "--frames", str(raw["frames"])], None,
+        _results.iso(raw["date"]), cpu=arch, cores=int(cores.split()[0]),
+        python=python.split()[1], load=load.format(*raw["load_average"]),
+    )  # fmt: skip
+    rec.data["raw"] = str(path.resolve().relative_to(REPO))
+    record_result(rec, {k: v for k, v in raw.items() if k not in ("date", "machine", "command")})
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=132)
     ap.add_argument("--anchor-qps", type=int, nargs="*", default=[27, 30, 33, 36, 39],
                     help="QPs of x265-kf; x265-ra444 runs at the same numbers as CRF")  # fmt: skip
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    _results.add_arguments(ap, "speed", TOPIC, raw="results/encode_default.json")
     args = ap.parse_args()
+    rec = _results.Recorder(__file__, TOPIC)
+    if args.from_raw:
+        from_raw(rec, args.from_raw)
+        rec.write(args.json)
+        return 0
     with tempfile.TemporaryDirectory(prefix="dnerv-default-") as tmp:
         clip = Path(tmp) / "clip.mkv"
         make_clip(clip, args.frames)
@@ -91,33 +144,16 @@ def main() -> int:
                  "encoding_time": p["encoding_time"]}
                 for p in points
             ]  # fmt: skip
-    report = result["report"]
-    train, budget = report["train_seconds"], result["budget"]
-    summary = {
-        "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}",
-        "load_average": os.getloadavg(),
-        "command": "dnerv encode clip.mkv out.dnerv --json",
-        "frames": args.frames,
-        "size": [1280, 720],
-        **result,
-        "training_vs_budget": round(train / budget - 1, 4) if budget else None,
-        "anchors": anchors,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "encode_default.json"
-    path.write_text(json.dumps(summary, indent=1) + "\n")
-    print(
-        f"wall {result['wall_seconds']:.0f} s; budget {budget} s, trained {train:.0f} s "
-        f"({summary['training_vs_budget']:+.1%}); first estimate at "
-        f"{(result['first_estimate'] or {}).get('seconds')} s; "
-        f"{report['bpp']:.4f} bpp, {report['psnr']:.2f} dB, kept {report['structure']}, "
-        f"the other: {report['alternative']}"
+    train, budget = result["report"]["train_seconds"], result["budget"]
+    result.update(
+        frames=args.frames,
+        size=[1280, 720],
+        training_vs_budget=round(train / budget - 1, 4) if budget else None,
+        anchors=anchors,
     )
-    for name, points in anchors.items():
-        print(name, [(round(p["bpp"], 4), round(p["psnr-rgb"], 2)) for p in points])
-    print(f"written {path}")
+    record_result(rec, result)
+    print(rec.record["summary"]["figure"])
+    rec.write(args.json)
     return 0
 
 

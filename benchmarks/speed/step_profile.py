@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/step_profile.py [--frames 32] [--width 42] [--steps 30]
+    .venv/bin/python benchmarks/speed/step_profile.py [--frames 32] [--width 42] [--steps 30]
 
 A 1280x720 clip made from the bundled sample (as ``encode_memory.py`` makes it) is cut into the
 encoder's 256x320 patches from a transient frame cache; the rate-controlled network of
@@ -18,10 +18,13 @@ import cProfile
 import os
 import platform
 import pstats
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import numpy as np
 import torch

@@ -2,14 +2,14 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/bd_table.py CURVE.json [CURVE2.json:0,1 ...] [--name NAME]
+    .venv/bin/python benchmarks/rd/bd_table.py CURVE.json [CURVE2.json:0,1 ...] [--name NAME]
 
-Each argument is a results JSON written by ``benchmarks/rd_dnerv.py`` (the results schema of
+Each argument is a results JSON written by ``benchmarks/rd/rd_dnerv.py`` (the results schema of
 ``dnerv_codec.rd``); ``FILE:i,j`` takes only its points i and j (0-based, in file order). The
 points of all arguments make one curve, so a curve can be assembled from runs that measured
 different rates with the same code path. Anchors: every JSON in ``--baselines`` (default
-``benchmarks/results/rd_baselines_bbb_320x180_64f``, from ``benchmarks/rd_baselines.py``; a
-clip folder of ``benchmarks/stress_rd.py`` works too, its dnerv files skipped), the named
+``benchmarks/results/rd_baselines_bbb_320x180_64f``, from ``benchmarks/rd/rd_baselines.py``; a
+clip folder of ``benchmarks/rd/stress_rd.py`` works too, its dnerv files skipped), the named
 anchors first (x265-kf leads). Each is compared in the metric it is fair for
 (``dnerv_codec.rd.anchors.fair_metric``): PSNR-RGB against 4:4:4 anchors, PSNR-YUV against
 4:2:0 ones. Each anchor is first cut to the points that bracket the test's rates
@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import warnings
 from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import numpy as np
 

@@ -10,7 +10,7 @@ Measures, on 8-bit quantised network weights:
 
 Usage (one core, as in RESULTS.md)::
 
-    taskset -c 0 .venv/bin/python benchmarks/entropy_bench.py [--quick] [--json out.json]
+    taskset -c 0 .venv/bin/python benchmarks/bitstream/entropy_bench.py [--quick] [--json out.json]
 """
 
 from __future__ import annotations
@@ -20,8 +20,12 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from collections import Counter
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import brotli
 import numpy as np

@@ -28,9 +28,9 @@ skips what is there), then ``results.json`` and ``report.md``:
 
 Usage::
 
-    .venv/bin/python benchmarks/stress_rd.py --out /tmp/stress                  # 4 rates, 300 s
-    .venv/bin/python benchmarks/stress_rd.py --out /tmp/stress --anchors-only
-    .venv/bin/python benchmarks/stress_rd.py --out /tmp/stress --report-only
+    .venv/bin/python benchmarks/rd/stress_rd.py --out /tmp/stress                  # 4 rates, 300 s
+    .venv/bin/python benchmarks/rd/stress_rd.py --out /tmp/stress --anchors-only
+    .venv/bin/python benchmarks/rd/stress_rd.py --out /tmp/stress --report-only
 """
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
-from dnerv_codec import rd  # noqa: E402
-from dnerv_codec.errors import InputError  # noqa: E402
-from dnerv_codec.rd import stress  # noqa: E402
-from dnerv_codec.rd.anchors import KEYFRAME_ANCHOR, RGB_ANCHORS, YUV_ANCHORS, fair_metric  # noqa: E402
-from dnerv_codec.rd.bd import BDOverlapWarning, bracket  # noqa: E402
+
+from dnerv_codec import rd
+from dnerv_codec.errors import InputError
+from dnerv_codec.rd import stress
+from dnerv_codec.rd.anchors import KEYFRAME_ANCHOR, RGB_ANCHORS, YUV_ANCHORS, fair_metric
+from dnerv_codec.rd.bd import BDOverlapWarning, bracket
 
 SWEEP = (12, 17, 22, 27, 32, 37, 42, 47)  # CRF of the ffmpeg anchors: ~0.005 to >1 bpp
 KF_SWEEP = tuple(range(18, 52))  # QP of x265-kf: every QP of hevc-ra's scale (18..51)
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"Date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}, no GPU used.",
-            f"Command: `.venv/bin/python benchmarks/stress_rd.py {command}` "
+            f"Command: `.venv/bin/python benchmarks/rd/stress_rd.py {command}` "
             f"({elapsed:.0f} s this run; files already in --out were reused).",
             f"dnerv: --target-bpp {' '.join(map(str, args.target_bpp))}, --time-budget "
             f"{args.time_budget:g} s a point, --mode {args.mode}"

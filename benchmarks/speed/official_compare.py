@@ -4,8 +4,9 @@ Usage::
 
     git clone https://github.com/boheumd/D-NeRV /path/to/D-NeRV   # the official code (MIT)
     .venv/bin/pip install pytorch-msssim                          # the official code's SSIM
-    .venv/bin/python benchmarks/official_compare.py --official-dir /path/to/D-NeRV [--seed S]
-    .venv/bin/python benchmarks/official_compare.py --official-dir /path/to/D-NeRV --part speed
+    .venv/bin/python benchmarks/speed/official_compare.py --official-dir /path/to/D-NeRV [--seed S]
+    .venv/bin/python benchmarks/speed/official_compare.py --official-dir /path/to/D-NeRV \\
+        --part speed
 
 What runs (``--part fit``, the default):
 
@@ -50,6 +51,8 @@ import types
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import numpy as np
 import torch

@@ -3,8 +3,8 @@ inference), the encoder's quality over time, and decoding speed in fp32 and fp16
 
 Usage (on a machine with a CUDA GPU)::
 
-    .venv/bin/python benchmarks/gpu_bench.py --official-dir /path/to/D-NeRV \\
-        [--parts speed encode decode] [--budgets 30 60 120] [--json out.json]
+    .venv/bin/python benchmarks/speed/gpu_bench.py --official-dir /path/to/D-NeRV \\
+        [--parts speed encode decode] [--budgets 30 60 120] [--json record.json]
 
 ``speed``: ``official_compare.speed_pair`` on the GPU for the official ``small`` and ``uvg-xs``
 configurations, each at its CPU batch and at ``--big-batch`` clips per training step: training
@@ -27,15 +27,19 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
+
+import _results
 import numpy as np
 import torch
-from _common import CLIP
+from _common import CLIP, REPO
 from official_compare import SPEED_CONFIGS, _import_official, speed_pair
 
 import dnerv_codec
@@ -157,6 +161,79 @@ def part_decode(args, path: Path, work: Path, results: dict) -> None:
     }  # fmt: skip
 
 
+TOPIC = "gpu"
+R = {"align": "r"}
+FPS = {"format": "{:.1f}", "align": "r"}
+ENCODE = [
+    ("epochs", {**R, "name": "epochs"}),
+    ("train_s", {"name": "train s", "format": "{:.0f}", "align": "r"}),
+    ("bytes", {"name": "bytes", "format": "{:,}", "align": "r"}),
+    ("bpp", {"name": "bpp", "format": "{:.4f}", "align": "r"}),
+    ("psnr", {"name": "PSNR dB", "format": "{:.2f}", "align": "r"}),
+    ("ms_ssim", {"name": "MS-SSIM", "format": "{:.4f}", "align": "r"}),
+]
+
+
+def record_results(rec: _results.Recorder, results: dict) -> None:
+    """The tables of whatever parts ``results`` holds."""
+    rec.data.update(results)
+    if "speed" in results:
+        runs = ["official train", "ours train", "ours train bf16", "official infer",
+                "official infer fp16", "ours infer", "ours infer fp16"]  # fmt: skip
+        rec.table(
+            "speed",
+            "Network speed against the official code, frames/s",
+            ["config", "size", {**R, "name": "batch"}, *({**FPS, "name": n} for n in runs),
+             *({"name": f"{n} ratio fp32", "format": "{:.2f}x", "align": "r"}
+               for n in ("train", "infer"))],
+            [[r["config"], r["size"], r["batch"], *(r[n] for n in runs),
+              r["ours train"] / r["official train"], r["ours infer"] / r["official infer"]]
+             for r in results["speed"]],
+        )  # fmt: skip
+    encode = results.get("encode", [])
+    if encode and "batch" in encode[0]:
+        rec.table(
+            "encode-batch-amp",
+            "The encoder on the GPU by batch and amp",
+            [{**R, "name": "batch"}, "amp", ENCODE[0][1],
+             {"name": "steps/s", "format": "{:.1f}", "align": "r"}, *(c for _, c in ENCODE[1:])],
+            [[r["batch"], r["amp"], r["epochs"], r["steps_per_s"],
+              *(r[k] for k, _ in ENCODE[1:])] for r in encode],
+        )  # fmt: skip
+    elif encode:
+        rec.table(
+            "encode",
+            "The encoder on the GPU by time budget",
+            [{"name": "time budget", "format": "{:.0f} s"}, *(c for _, c in ENCODE[:2]),
+             {"name": "encode s", "format": "{:.0f}", "align": "r"},
+             *(c for _, c in ENCODE[2:])],
+            [[r["budget"], r["epochs"], r["train_s"], r["encode_s"],
+              *(r[k] for k, _ in ENCODE[2:])] for r in encode],
+        )  # fmt: skip
+    if "decode" in results:
+        rec.table(
+            "decode",
+            "Decoding on the GPU, frames/s",
+            ["precision", {**R, "name": "batch"},
+             {**FPS, "name": "frames/s (open + keyframes + network)"},
+             {**FPS, "name": "network alone"}],
+            [[r["precision"], r["batch"], r["fps"], r["network_fps"]]
+             for r in results["decode"]["rows"]],
+        )  # fmt: skip
+
+
+def from_raw(rec: _results.Recorder, path: Path, command: list[str]) -> None:
+    """The record of a run whose raw output (``--json`` of this script's raw form) is ``path``."""
+    raw = json.loads(path.read_text())
+    env = raw["env"]
+    rec.restore(
+        command, None, _results.iso(env["date"]), cpu=env["cpu"], cores=env["cpu_count"],
+        python=env["python"], torch=env["torch"], gpu=env["gpu"],
+    )  # fmt: skip
+    rec.data["raw"] = str(path.resolve().relative_to(REPO))
+    record_results(rec, raw)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--official-dir", type=Path, help="checkout of boheumd/D-NeRV (speed part)")
@@ -173,9 +250,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--amp", nargs="+", choices=["auto", "on", "off"], default=["auto"])
     ap.add_argument("--big-batch", type=int, default=8, help="speed: the larger training batch")
     ap.add_argument("--repeat", type=int, default=3, help="decode: runs per case (best kept)")
-    ap.add_argument("--json", type=Path, help="also write the figures here")
+    _results.add_arguments(ap, "speed", TOPIC, raw="results/gpu_h200.json")
+    ap.add_argument(
+        "--raw-command",
+        help="with --from-raw: the command line that wrote it (its --json was then the raw file)",
+    )
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="cpu: a dry run")
     args = ap.parse_args(argv)
+    rec = _results.Recorder(__file__, TOPIC, argv)
+    if args.from_raw:
+        command = shlex.split(args.raw_command) if args.raw_command else rec.record["command"]
+        from_raw(rec, args.from_raw, command)
+        rec.write(args.json)
+        return
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit(
             "error: no CUDA GPU here; this benchmark measures the GPU (--device cpu: a dry run)"
@@ -210,8 +297,10 @@ def main(argv: list[str] | None = None) -> None:
 
                 traceback.print_exc()
                 results[f"{part}_error"] = repr(exc)
-            if args.json:
-                args.json.write_text(json.dumps(results, indent=1))
+            rec.data.update(results)
+            _results.write(rec.record, args.json)  # the raw figures so far, if a later part dies
+    record_results(rec, results)
+    rec.write(args.json)
 
 
 if __name__ == "__main__":

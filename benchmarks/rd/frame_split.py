@@ -7,7 +7,7 @@ the plain linear blend ``(1 - t) * start + t * end`` of the two decoded keyframe
 predicted frame (what the network would output with zero flow and no correction). The network
 earns its bytes only where it beats those two.
 
-Run: .venv/bin/python benchmarks/frame_split.py --bpp 0.12 [--keyframe-share 0.95]
+Run: .venv/bin/python benchmarks/rd/frame_split.py --bpp 0.12 [--keyframe-share 0.95]
      [--clip-length 2|4] [--epochs 8] [--loss uvg|ucf] [--keyframe-codec hevc-ra]
 """
 
@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import numpy as np
 from _common import CLIP

@@ -2,8 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/ddp_speed.py [--clip data/bbb_320x180_64f.mp4] [--max-frames 32]
-        [--preset tiny] [--epochs 4] [--batch-size 2] [--repeat 2] [--procs 2]
+    .venv/bin/python benchmarks/speed/ddp_speed.py [--clip data/bbb_320x180_64f.mp4]
+        [--max-frames 32] [--preset tiny] [--epochs 4] [--batch-size 2] [--repeat 2] [--procs 2]
 
 Runs the real encoder (``--no-verify``, PNG keyframes) as separate processes, in alternation:
 one process with 1 thread, one process with ``--procs`` threads, and ``--procs`` processes of
@@ -29,7 +29,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
+
+from _common import REPO
 
 
 def _run(

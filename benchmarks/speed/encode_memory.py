@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/encode_memory.py [--frames 132 528 1320] [--budget 30] \\
+    .venv/bin/python benchmarks/speed/encode_memory.py [--frames 132 528 1320] [--budget 30] \\
         [--keyframe-quality 20] [--out DIR]
 
 For each length N, a 1280x720 clip of N frames is made from the bundled 640x360 sample
@@ -15,23 +15,25 @@ y4m. Printed per length: the raw size of the frames, the peak resident memory of
 of the decoder (sampled from /proc every 0.1 s: all resident pages, the process's own memory,
 and the pages of memory-mapped files such as the frame cache, which the kernel drops under
 pressure), and their times.
-Written as JSON to ``--out`` (default benchmarks/results/encode_memory.json).
+Written as a results record (``--json``; ``--from-raw`` rebuilds it from a raw output).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import shlex
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
+
+import _results
 import numpy as np
+import render
 from _common import REPO
 
 from dnerv_codec.video import ffmpeg_exe, read_video
@@ -103,21 +105,63 @@ def measure(command: list[str]) -> dict[str, float]:
     }
 
 
+TOPIC = "memory-720p"
+
+
+def record_rows(rec: _results.Recorder, rows: list[dict]) -> None:
+    rec.data["rows"] = rows
+    mib = {"format": "{:,.0f} MiB", "align": "r"}
+    rec.table(
+        "peak-memory",
+        "Peak memory against the video's length",
+        [
+            {"name": "frames", "align": "r"},
+            {**mib, "name": "raw frames"},
+            {**mib, "name": "encoder peak RSS (own / mapped files)",
+             "format": "{:,.0f} MiB ({:,.0f} / {:,.0f})"},
+            {"name": "encode", "format": "{:.0f} s", "align": "r"},
+            {**mib, "name": "decoder peak RSS (own)", "format": "{:,.0f} MiB ({:,.0f})"},
+            {"name": "decode", "format": "{:.0f} s", "align": "r"},
+        ],
+        [
+            [r["frames"], r["raw_mib"], [r["encoder_rss"], r["encoder_anon"], r["encoder_file"]],
+             r["encoder_seconds"], [r["decoder_rss"], r["decoder_anon"]], r["decoder_seconds"]]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+def from_raw(rec: _results.Recorder, path: Path) -> None:
+    """The record of a run that wrote ``path`` (its raw output: date, command, rows)."""
+    raw = json.loads(path.read_text())
+    args = shlex.split(raw["command"])[1:]
+    if "--out" in args:  # where the raw output went
+        del args[args.index("--out") : args.index("--out") + 2]
+    arch, cores = raw["machine"].split(", ")
+    rec.restore(
+        [rec.record["command"][0], *args], None, _results.iso(raw["date"]),
+        cpu=arch, cores=int(cores.split()[0]),
+    )  # fmt: skip
+    rec.data["raw"] = str(path.resolve().relative_to(REPO))
+    record_rows(rec, raw["rows"])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--frames", type=int, nargs="+", default=[132, 528, 1320])
     ap.add_argument("--budget", type=float, default=30.0, help="seconds of training")
     ap.add_argument("--keyframe-quality", type=int, default=20)
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    _results.add_arguments(ap, "speed", TOPIC, raw="results/encode_memory.json")
     args = ap.parse_args(argv)
+    rec = _results.Recorder(__file__, TOPIC, argv)
+    if args.from_raw:
+        from_raw(rec, args.from_raw)
+        rec.write(args.json)
+        return 0
     dnerv = [sys.executable, "-m", "dnerv_codec"]
     rows = []
-    print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
-          f"{os.cpu_count()} CPUs; {SIZE[0]}x{SIZE[1]}, --time-budget {args.budget:g}, "
-          f"--keyframe-quality {args.keyframe_quality}\n")  # fmt: skip
-    print("| frames | raw frames | encoder peak RSS (own / mapped files) | encode | "
-          "decoder peak RSS (own) | decode |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|", flush=True)
+    print(f"{SIZE[0]}x{SIZE[1]}, --time-budget {args.budget:g}, "
+          f"--keyframe-quality {args.keyframe_quality}\n", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="dnerv-memory-") as tmp:
         for n in args.frames:
             clip, out = Path(tmp) / f"clip{n}.mp4", Path(tmp) / f"clip{n}.dnerv"
@@ -147,18 +191,10 @@ def main(argv: list[str] | None = None) -> int:
                 **{f"decoder_{k}": round(v, 1) for k, v in dec.items() if k != "code"},
             }
             rows.append(row)
-            print(f"| {n} | {raw:,.0f} MiB | {enc['rss']:,.0f} MiB ({enc['anon']:,.0f} / "
-                  f"{enc['file']:,.0f}) | {enc['seconds']:.0f} s | {dec['rss']:,.0f} MiB "
-                  f"({dec['anon']:,.0f}) | {dec['seconds']:.0f} s |", flush=True)  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    result = {
-        "benchmark": "encode_memory",
-        "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "command": "benchmarks/encode_memory.py " + " ".join(argv or sys.argv[1:]),
-        "rows": rows,
-    }
-    (args.out / "encode_memory.json").write_text(json.dumps(result, indent=1) + "\n")
+            print(json.dumps(row), flush=True)
+    record_rows(rec, rows)
+    print(render.render_table(rec.record["tables"][0]))
+    rec.write(args.json)
     return 0
 
 

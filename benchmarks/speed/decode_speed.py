@@ -3,7 +3,7 @@ determinism across thread counts.
 
 Usage::
 
-    .venv/bin/python benchmarks/decode_speed.py [--threads 2] [--skip-uvg]
+    .venv/bin/python benchmarks/speed/decode_speed.py [--threads 2] [--skip-uvg]
 
 For each case a real .dnerv file is encoded first (a couple of epochs: quality does not change
 the decoding work), then decoded several ways:
@@ -34,6 +34,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import numpy as np
 import torch

@@ -21,8 +21,9 @@ What it measures (results go to benchmarks/RESULTS.md, section "Keyframe codecs"
    19, 25, the same QPs), and the BD-rates
    (PSNR-RGB) of hevc-ld against intra and of hevc-ra against hevc-ld.
 
-Run: .venv/bin/python benchmarks/keyframe_bench.py [--clip A.mp4 --clip B.mp4] [--json out]
-     .venv/bin/python benchmarks/keyframe_bench.py --predictive [--clip A.mp4]
+Run: .venv/bin/python benchmarks/bitstream/keyframe_bench.py [--clip A.mp4 --clip B.mp4]
+     [--json out]
+     .venv/bin/python benchmarks/bitstream/keyframe_bench.py --predictive [--clip A.mp4]
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ import argparse
 import json
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
 import numpy as np
 from PIL import Image
