@@ -52,9 +52,10 @@ from dnerv_codec.keyframe.classical import (
     VvcIntra,
 )
 
-# Chosen by benchmarks/bitstream/keyframe_bench.py among codecs that need no downloaded weights: fewest bits
-# at PSNR-RGB 33-38 dB on both sample clips among codecs encoding a 720p keyframe in <= 2 s; q8
-# (QP 30) is the lowest quality at >= 35 dB on them. See benchmarks/RESULTS.md, "Keyframe codecs".
+# Chosen by benchmarks/bitstream/keyframe_bench.py among codecs that need no downloaded weights:
+# fewest bits at PSNR-RGB 33-38 dB on both sample clips among codecs encoding a 720p keyframe in
+# <= 2 s; q8 (QP 30) is the lowest quality at >= 35 dB on them. See benchmarks/RESULTS.md,
+# "Keyframe codecs".
 DEFAULT_CODEC = "hevc-intra"
 DEFAULT_QUALITY = 8
 
