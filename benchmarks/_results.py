@@ -13,7 +13,8 @@ A record is one JSON object::
     tables     [{"id", "title", "columns", "rows", "notes"}]: the measured values, numbers as
                numbers; a column is a name or {"name", "format", "align"} ("format" a str.format
                pattern: ``format(cell)``, ``format(*cell)`` for a list cell,
-               each item joined by ", " for a list of lists; "align": "r" right-aligns)
+               each item joined by ", " for a list of lists; "align": "r" right-aligns;
+               "missing": the text of a null cell, empty unless given)
     data       free raw detail
     summary    optional {"topic", "figure", "section"}: the record's line of the Summary table
 
@@ -235,14 +236,16 @@ def iso(text: str) -> str:
     return when.isoformat(timespec="seconds")
 
 
-def add_arguments(parser, group: str, topic: str, raw: str | None = None) -> None:
-    """``--json PATH``: where the record goes (default benchmarks/results/<group>/<topic>.json);
-    with ``raw``, ``--from-raw FILE``: rebuild the record from a raw output instead of measuring."""
-    default = default_path(group, topic)
+def add_arguments(parser, group: str, topic: str | None, raw: str | None = None) -> None:
+    """``--json PATH``: where the record goes (default benchmarks/results/<group>/<topic>.json;
+    with ``topic`` None the default is left to :meth:`Recorder.write`, for a topic the run
+    chooses); with ``raw``, ``--from-raw FILE``: rebuild the record from a raw output instead of
+    measuring."""
+    default = default_path(group, topic or "TOPIC")
     parser.add_argument(
         "--json",
         type=Path,
-        default=default,
+        default=default if topic else None,
         help=f"the results record (default {default.relative_to(REPO)})",
     )
     if raw:

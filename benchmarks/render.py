@@ -38,9 +38,9 @@ class RenderError(ValueError):
     """A marker with no record behind it."""
 
 
-def cell(value, fmt: str | None = None) -> str:
+def cell(value, fmt: str | None = None, missing: str = "") -> str:
     if value is None:
-        return ""
+        return missing
     if isinstance(value, list):
         if value and all(isinstance(v, list) for v in value):  # several points: "a, b, c"
             return ", ".join(cell(v, fmt) for v in value)
@@ -59,7 +59,10 @@ def render_table(t: dict) -> str:
     for row in t["rows"]:
         lines.append(
             "| "
-            + " | ".join(cell(v, c.get("format")) for v, c in zip(row, columns, strict=True))
+            + " | ".join(
+                cell(v, c.get("format"), c.get("missing", ""))
+                for v, c in zip(row, columns, strict=True)
+            )
             + " |"
         )
     if t["notes"]:
