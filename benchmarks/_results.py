@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
+import shlex
 import sys
 from datetime import datetime, timezone
 from importlib import metadata
@@ -234,6 +236,26 @@ def iso(text: str) -> str:
     """ "2026-12-02 06:45 UTC" (the raw outputs' dates) as ISO 8601."""
     when = datetime.strptime(text, "%Y-%m-%d %H:%M UTC").replace(tzinfo=timezone.utc)
     return when.isoformat(timespec="seconds")
+
+
+REPORT_DATE = re.compile(r"^Date (.+ UTC); (\S+), (\d+) CPUs, Python ([\d.]+)", re.M)
+REPORT_COMMAND = re.compile(r"^Command: `\S+ \S+ ?(.*?)` \(", re.M)
+REPORT_LOAD = re.compile(r"^Load average \(1/5/15 min\) (before [\d./]+, after [\d./]+)", re.M)
+
+
+def restore_from_report(rec: Recorder, text: str) -> None:
+    """Date, command and machine of a run from the header of the markdown report it wrote
+    (``rd_dnerv.py``'s and ``rd_baselines.py``'s: "Date ...", "Command: `...`", "Load
+    average ..."); the command keeps the run's arguments after the script's present path."""
+    date, command = REPORT_DATE.search(text), REPORT_COMMAND.search(text)
+    if not (date and command):
+        raise RecordError("the report has no Date and Command lines")
+    load = REPORT_LOAD.search(text)
+    rec.restore(
+        [rec.record["command"][0], *shlex.split(command.group(1))], None, iso(date.group(1)),
+        cpu=date.group(2), cores=int(date.group(3)), python=date.group(4),
+        load=f"load average (1 / 5 / 15 min) {load.group(1).rstrip('.')}" if load else None,
+    )  # fmt: skip
 
 
 def add_arguments(parser, group: str, topic: str | None, raw: str | None = None) -> None:
