@@ -8,8 +8,10 @@ Encodes the sample clip at each target bpp (``dnerv_codec.rd``'s ``dnerv`` adapt
 - ``.../<label>.md``: rate points, the split of the bytes, and BD against x265 medium low-delay
   (and the other baselines) read from ``benchmarks/results/rd_baselines_<clip>/``,
 
-and prints the markdown with the machine, date, command and load average. Ablations switch one
-thing of the compact design off (``--no-residual``), move the keyframe share
+and prints the markdown with the machine, date, command and load average; the table of what
+the bytes are made of is written as a results record (topic ``rd-dnerv-<label>``, ``--json``;
+``--from-raw <label>.json`` rebuilds it from a stored curve, encoding nothing). Ablations
+switch one thing of the compact design off (``--no-residual``), move the keyframe share
 (``--keyframe-share``) or set the quantisation-aware fine-tuning (``--qat-epochs``; default:
 the encoder's).
 ``--floors`` prints instead the least bpp of the fixed presets on the clip (exact parameter
@@ -34,6 +36,8 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
+import _results
+import render
 from _common import REPO
 
 from dnerv_codec import ratecontrol, rd
@@ -65,26 +69,38 @@ def floors(video) -> str:
     return "\n".join(rows)
 
 
-def split_table(curve: dict) -> str:
-    rows = [
-        "| target bpp | bpp | PSNR-RGB | weights B | keyframes B | container B | keyframe q "
-        "| T | width | params | bits | pruned | epochs | train s | QAT epochs | encode s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+R = {"align": "r"}
+N = {"format": "{:,}", "align": "r"}
+
+
+def record_curve(rec: _results.Recorder, curve: dict) -> dict:
+    """The curve's table of what the bytes are made of, in the record; returns the table."""
+    rows = []
     for p in curve["points"]:
         d = p["dnerv"]
         r = d["rate"] or {}
         qat = r.get("qat")
-        qat_cell = f"{qat['epochs']} ({'kept' if qat['kept'] else 'not kept'})" if qat else "-"
-        rows.append(
-            f"| {p['quality']} | {p['bpp']:.4f} | {p['psnr-rgb']:.2f} | {d['weight_bytes']:,} "
-            f"| {d['keyframe_bytes']:,} | {d['overhead_bytes']:,} | {r.get('keyframe_quality')} "
-            f"| {r.get('clip_length', 8)} | {r.get('width')} | {d['parameters']:,} "
-            f"| {r.get('quant_bits')} "
-            f"| {r.get('prune', 0):.1%} | {d['epochs']} | {d['train_seconds']:.0f} "
-            f"| {qat_cell} | {p['encoding_time']:.0f} |"
-        )
-    return "\n".join(rows)
+        rows.append([
+            p["quality"], p["bpp"], p["psnr-rgb"], d["weight_bytes"], d["keyframe_bytes"],
+            d["overhead_bytes"], r.get("keyframe_quality"), r.get("clip_length", 8),
+            r.get("width"), d["parameters"], r.get("quant_bits"), r.get("prune", 0), d["epochs"],
+            d["train_seconds"], f"{qat['epochs']} ({'kept' if qat['kept'] else 'not kept'})"
+            if qat else "-", p["encoding_time"],
+        ])  # fmt: skip
+    rec.data["curve"] = curve
+    return rec.table(
+        "split",
+        f"{curve['name']}: what the bytes are made of",
+        [{**R, "name": "target bpp"}, {**R, "name": "bpp", "format": "{:.4f}"},
+         {**R, "name": "PSNR-RGB", "format": "{:.2f}"}, {**N, "name": "weights B"},
+         {**N, "name": "keyframes B"}, {**N, "name": "container B"},
+         {**R, "name": "keyframe q"}, {**R, "name": "T"}, {**R, "name": "width"},
+         {**N, "name": "params"}, {**R, "name": "bits"},
+         {**R, "name": "pruned", "format": "{:.1%}"}, {**R, "name": "epochs"},
+         {**R, "name": "train s", "format": "{:.0f}"}, {**R, "name": "QAT epochs"},
+         {**R, "name": "encode s", "format": "{:.0f}"}],
+        rows,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="main")
     parser.add_argument("--out", default=None, help="results folder")
     parser.add_argument("--floors", action="store_true", help="print preset bpp floors, exit")
+    _results.add_arguments(parser, "rd", None, raw="a <label>.json, its <label>.md beside it")
     args = parser.parse_args(argv)
+    if args.from_raw:
+        rec = _results.Recorder(__file__, f"rd-dnerv-{args.from_raw.stem}", argv)
+        _results.restore_from_report(rec, args.from_raw.with_suffix(".md").read_text())
+        rec.data["raw"] = str(args.from_raw.resolve().relative_to(REPO))
+        print(render.render_table(record_curve(rec, json.loads(args.from_raw.read_text()))))
+        rec.write(args.json)
+        return 0
+    rec = _results.Recorder(__file__, f"rd-dnerv-{args.label}", argv)
 
     video = read_video(args.clip)
     if args.floors:
@@ -182,10 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     report = rd.markdown_report([*baselines, curve], anchor, header)
-    report += "\nWhat the bytes are made of:\n\n" + split_table(curve) + "\n"
-    (out / f"{args.label}.md").write_text(report)
+    report += "\nWhat the bytes are made of:\n\n" + render.render_table(record_curve(rec, curve))
+    (out / f"{args.label}.md").write_text(report + "\n")
     print(report)
     print(f"results in {out}")
+    rec.write(args.json)
     return 0
 
 
