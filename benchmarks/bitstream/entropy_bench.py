@@ -10,7 +10,10 @@ Measures, on 8-bit quantised network weights:
 
 Usage (one core, as in RESULTS.md)::
 
-    taskset -c 0 .venv/bin/python benchmarks/bitstream/entropy_bench.py [--quick] [--json out.json]
+    taskset -c 0 .venv/bin/python benchmarks/bitstream/entropy_bench.py [--quick] [--part PART]
+
+Prints the raw results as JSON (``--raw FILE`` also writes them) and writes a results record
+(topic ``entropy-<part>``, ``--json``) with one table per part run.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
+import _results
 import brotli
 import numpy as np
 import zstandard
@@ -228,14 +232,65 @@ def _sets() -> list[tuple[str, dict[str, np.ndarray], str, bool]]:
     return sets
 
 
+F4 = {"format": "{:.4f}", "align": "r"}
+
+
+def record_results(rec: _results.Recorder, results: dict) -> None:
+    """One table per part the run measured (the raw results go in the record's data)."""
+    rec.data.update(results)
+    if "weights" in results:
+        rec.table(
+            "weights",
+            "8-bit weights: our payloads against entropy + table, Huffman, zstd, brotli",
+            ["weights (8-bit)", {"name": "symbols", "format": "{:.2f} M"},
+             {**F4, "name": "ours, bits/sym"}, {**F4, "name": "entropy, bits/sym"},
+             {"name": "ours vs entropy + table", "format": "{:+.3f} %", "align": "r"},
+             {**F4, "name": "Huffman (D-NeRV)"}, {**F4, "name": "zstd -19"},
+             {**F4, "name": "brotli -q11"}, "models chosen"],
+            [[w["set"], w["symbols"] / 1e6, w["ours_bits_per_symbol"],
+              w["entropy_bits_per_symbol"], 100 * w["ours_over_entropy_plus_table"],
+              w["huffman_bits_per_symbol"], w["zstd19_bits_per_symbol"],
+              w["brotli11_bits_per_symbol"],
+              ", ".join(f"{n} {m}" for m, n in w["models"].items())]
+             for w in results["weights"]],
+        )  # fmt: skip
+    if "speed" in results:
+        s = results["speed"]
+        rec.table(
+            "speed",
+            f"{s['symbols']:,} symbols, best of the repeats",
+            ["", {"name": "encode", "format": "{:.2f} s"}, {"name": "decode", "format": "{:.2f} s"},
+             {"name": "total", "format": "**{:.2f} s**"}],
+            [["wall clock", s["encode_s"], s["decode_s"], s["total_s"]],
+             ["CPU time of the process", s["encode_cpu_s"], s["decode_cpu_s"], s["total_cpu_s"]]],
+        )  # fmt: skip
+    if "overhead" in results:
+        o = results["overhead"]
+        rec.table(
+            "overhead",
+            "Bytes of a single-video container beyond the payloads",
+            ["part", "bytes"],
+            [["header (32) + section table (3 x 24)", o["header_and_table"]],
+             ["metadata (every MUST key, model config, norm, keyframe codec, quant)",
+              o["metadata"]],
+             ["keyframe index head + weights record count", 8 + 4],
+             ["**fixed overhead**", o["fixed_total"]],
+             ["keyframe index entries, 16 bytes per keyframe", o["keyframe_index"] - 8],
+             [f"weight record headers (name, shape, scheme, scales/offsets, entropy header and "
+              f"table), {o['tensors']} tensors", o["weight_record_headers"]]],
+        )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2.5 M symbols, one repeat")
-    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--raw", help="also write the raw results to this file")
     parser.add_argument(
         "--part", choices=["all", "weights", "speed", "overhead"], default="all", help="what to run"
     )
+    _results.add_arguments(parser, "bitstream", None)
     args = parser.parse_args()
+    rec = _results.Recorder(__file__, f"entropy-{args.part}")
     results: dict[str, object] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor()}",
         "python": platform.python_version(),
@@ -250,9 +305,11 @@ def main() -> None:
         results["overhead"] = overhead()
     results["load_average_after"] = os.getloadavg()
     print(json.dumps(results, indent=2))
-    if args.json:
-        with open(args.json, "w") as handle:
+    if args.raw:
+        with open(args.raw, "w") as handle:
             json.dump(results, handle, indent=2)
+    record_results(rec, results)
+    rec.write(args.json)
 
 
 if __name__ == "__main__":
