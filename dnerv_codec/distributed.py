@@ -217,13 +217,20 @@ def read_videos(
     return framecache.load(folder)
 
 
-def keyframes(videos, codec, ckpt, progress, ctx: Context, structures, scratch=None):
+def keyframes(videos, codec, ckpt, progress, ctx: Context, structures, scratch=None, known=None):
     """The encoder's keyframe step: each rank compresses its share of the videos (the keyframes
     of each video's :class:`~dnerv_codec.clips.Structure`), the bitstreams are gathered, and
-    every rank decodes the same keyframes. With a ``scratch`` folder, a rank's
-    own decoded keyframes are kept in a memory map there (a file removed at once), not in
-    memory."""
+    every rank decodes the same keyframes. ``known``: the bitstreams already coded at this
+    quality (rate control's plan: per video, in keyframe order), only decoded here. With a
+    ``scratch`` folder, decoded keyframes are kept in memory maps there (files removed at once),
+    not in memory."""
     streams = ctx.on_main(lambda: ckpt.load_keyframes() if ckpt is not None else None, share=True)
+    if streams is None and known is not None:
+        if [len(k) for k in known] != [s.keyframe_count for s in structures]:
+            raise ValueError("the planned keyframes do not match the videos' structures")
+        streams = {(v, k): d for v, data in enumerate(known) for k, d in enumerate(data)}
+        if ckpt is not None:
+            ckpt.save_keyframes(streams)
     own: dict[int, np.ndarray] = {}
     if streams is None:
         mine = {}
@@ -245,7 +252,8 @@ def keyframes(videos, codec, ckpt, progress, ctx: Context, structures, scratch=N
             continue
         count = structures[v].keyframe_count
         data = [streams[(v, k)] for k in range(count)]
-        decoded.append(codec.decompress(data, (video.height, video.width)))
+        into = _scratch((count, video.height, video.width, 3), scratch)
+        decoded.append(codec.decompress_in_chunks(data, (video.height, video.width), into))
     return streams, decoded
 
 

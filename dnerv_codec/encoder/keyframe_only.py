@@ -23,7 +23,6 @@ from bitstream.keyframes import pack_keyframes_compact
 from dnerv_codec import ratecontrol
 from dnerv_codec.clips import CLIP_LENGTH, keyframe_count
 from dnerv_codec.errors import InputError
-from dnerv_codec.keyframe.base import CHUNK_PICTURES
 
 from .options import EncodeOptions, EncodeReport
 from .sections import container_size, keyframe_only_sections
@@ -64,32 +63,24 @@ def search(
     log: Callable[[str], None] | None = None,
 ) -> KeyframeOnlyFile | None:
     """The keyframe-only file at the highest quality of ``codec_name`` whose exact size is at
-    most ``budget`` bytes, or None when even the lowest quality exceeds it. Bisection over the
-    quality (bytes grow with it), first trying ``start`` when given."""
+    most ``budget`` bytes, or None when even the lowest quality exceeds it
+    (:func:`~dnerv_codec.ratecontrol.search.highest_fitting`, first trying ``start`` when
+    given)."""
     from dnerv_codec.keyframe import get_codec, quality_range
+    from dnerv_codec.ratecontrol.search import highest_fitting
 
     lo, hi = quality_range(codec_name)
     tried: dict[int, KeyframeOnlyFile] = {}
 
-    def at(quality: int) -> KeyframeOnlyFile:
+    def size(quality: int) -> int:
         if quality not in tried:
             tried[quality] = code(videos, get_codec(codec_name, quality, weights=weights))
             if log is not None:
                 log(f"keyframe-only: quality {quality}: {tried[quality].size:,} bytes")
-        return tried[quality]
+        return tried[quality].size
 
-    a, b = lo, hi  # the answer lies in a..b, if anywhere
-    if start is not None and lo <= start <= hi:
-        if at(start).size <= budget:
-            a = start
-        else:
-            b = start - 1
-    if a > b or at(a).size > budget:
-        return None
-    while a < b:  # at(a) fits
-        m = (a + b + 1) // 2
-        a, b = (m, b) if at(m).size <= budget else (a, m - 1)
-    return at(a)
+    found = highest_fitting(size, lo, hi, budget, start=start)
+    return None if found is None else tried[found]
 
 
 def measure(found: KeyframeOnlyFile, videos, codec) -> KeyframeOnlyFile:
@@ -101,7 +92,7 @@ def measure(found: KeyframeOnlyFile, videos, codec) -> KeyframeOnlyFile:
     streams = unpack_keyframes_compact(dict(found.sections)[SECTION_COMPACT])
     if codec.quality != found.quality:
         raise InputError("keyframe-only: measured with another quality than it was coded at")
-    per_chunk = codec.group * max(1, CHUNK_PICTURES // codec.group)
+    per_chunk = codec.per_chunk
     psnrs = []
     for v, video in enumerate(videos):
         p = []

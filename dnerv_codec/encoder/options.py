@@ -202,11 +202,9 @@ class EncodeReport:
         return asdict(self)
 
     def summary(self) -> str:
-        quality = (
-            f"PSNR {self.psnr:.2f} dB, MS-SSIM {self.ms_ssim:.4f}"
-            if self.psnr is not None
-            else "not verified"
-        )
+        quality = f"PSNR {self.psnr:.2f} dB" if self.psnr is not None else "not verified"
+        if self.ms_ssim is not None:  # the floor measures PSNR alone when not verifying
+            quality += f", MS-SSIM {self.ms_ssim:.4f}"
         if self.frame_psnr is not None:
             worst = self.frame_psnr
             quality += (

@@ -34,6 +34,7 @@ from dnerv_codec.model import build_model, required_multiple
 from dnerv_codec.progress import Progress
 from dnerv_codec.video import Video
 
+from .eta import EndEstimate
 from .fitting import make_trainer, prune_and_finetune, quantisation_aware_finetune, train
 from .keyframe_only import floor, keyframes_only
 from .options import EncodeOptions, EncodeReport, speed_budget
@@ -95,26 +96,49 @@ def run(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> Encod
     videos, scratch = _read_inputs(inputs, output, opts, dist)
     if opts.mode == "keyframes":
         return keyframes_only(output, videos, opts, dist, progress, start)
+    frames = sum(v.num_frames for v in videos)
+    eta = EndEstimate(progress.write, frames, None, opts.mode == "auto", start)
     try:
-        prep = prepare(videos, scratch, output, opts, dist, progress)
+        prep = prepare(videos, scratch, output, opts, dist, progress, eta)
     except ratecontrol.TargetTooSmall as exc:
         if opts.mode != "auto":
             raise
         progress.write(f"rate control: {exc}; coding every frame as a keyframe instead")
         return keyframes_only(output, videos, opts, dist, progress, start, exc.target, exc)
+    timed = prep.plan is not None  # the end is estimated under rate control (planning's probes)
+    if timed:
+        eta.next_stage()
+    steps = prep.trainer.step
     fitted = fit(prep, opts, progress)
     assembly = prep.assembly(opts.quant_scheme)
     landed = land(prep, assembly, fitted, opts, progress)
+    if timed:
+        eta.network(*_step_cost(prep, fitted.train_seconds, prep.trainer.step - steps))
+        eta.next_stage()
     size, quality = write_and_verify(output, assembly, landed, prep.videos, opts, dist, progress)
     result = report(output, size, quality, prep, fitted, assembly, landed, start)
     if opts.mode == "auto" and prep.plan is not None and dist.is_main:
+        eta.next_stage()
         result = floor(output, result, prep.plan, videos, opts, progress, start)
     return result
 
 
-def prepare(videos, scratch, output: Path, opts: EncodeOptions, dist, progress) -> Prepared:
+def _step_cost(prep: Prepared, seconds: float, steps: int) -> tuple[float, float]:
+    """Seconds a training step took, and the whole frames a step covers (its clips' patches
+    over the patches of a frame)."""
+    trainer = prep.trainer
+    patch_frames = sum(len(f) for f in trainer.frames)
+    frames = sum(v.num_frames for v in prep.videos)
+    per_step = trainer.batch_size * trainer.T * frames / max(1, patch_frames)
+    return seconds / max(1, steps), per_step
+
+
+def prepare(
+    videos, scratch, output: Path, opts: EncodeOptions, dist, progress, eta: EndEstimate
+) -> Prepared:
     """Plan, network, keyframes and training streams for the videos read by
-    :func:`_read_inputs` (``scratch``: where transient memory maps go)."""
+    :func:`_read_inputs` (``scratch``: where transient memory maps go; ``eta``: the end's
+    estimate, which planning's probes start)."""
     from dnerv_codec.keyframe import get_codec
 
     codec = get_codec(
@@ -130,12 +154,13 @@ def prepare(videos, scratch, output: Path, opts: EncodeOptions, dist, progress) 
                 f"--speed {opts.speed}: up to {opts.time_budget:,.0f} s of training for "
                 f"{pixels / 1e6:,.1f} megapixels (--time-budget or --speed sets it)"
             )
+    eta.budget = opts.time_budget
     cuts = dist.on_main(lambda: _find_cuts(videos, opts, progress), share=True)
     # The model's default clip length is the paper's 8; only another length is an override.
     overrides = {} if opts.clip_length == CLIP_LENGTH else {"clip_length": opts.clip_length}
     preset, plan = opts.preset, None
     if opts.rate_controlled:
-        plan = dist.on_main(lambda: _plan(videos, opts, progress, cuts), share=True)  # rank 0
+        plan = dist.on_main(lambda: _plan(videos, opts, progress, cuts, eta), share=True)
         preset, overrides = opts.rate_control.preset, plan.overrides
         codec = get_codec(opts.keyframe_codec, plan.keyframe_quality, weights=opts.keyframe_weights)
     multiple = required_multiple(overrides.get("strides", preset))
@@ -166,8 +191,9 @@ def prepare(videos, scratch, output: Path, opts: EncodeOptions, dist, progress) 
         Structure.with_cuts(v.num_frames, model.T, c) for v, c in zip(videos, cuts, strict=True)
     ]
     ckpt = dist.on_main(lambda: _open_checkpoint(opts, run_identity))  # rank 0 alone writes it
+    known = plan.keyframe_streams if plan is not None else None
     streams, decoded = distributed.keyframes(
-        videos, codec, ckpt, progress, dist, structures, scratch=scratch
+        videos, codec, ckpt, progress, dist, structures, scratch=scratch, known=known
     )
     # One training stream per video and patch position (read lazily from memory maps).
     frame_streams, key_streams, stream_structures = [], [], []
@@ -393,23 +419,42 @@ def _find_cuts(videos, opts: EncodeOptions, progress: Progress) -> list[list[int
     return found
 
 
-def _plan(videos, opts: EncodeOptions, progress: Progress, cuts) -> ratecontrol.Plan:
-    """Rate control before training: budget, keyframe quality, model width."""
+def _plan(videos, opts: EncodeOptions, progress: Progress, cuts, eta) -> ratecontrol.Plan:
+    """Rate control before training (rank 0): budget, keyframe quality, model width; each
+    probe of the keyframe quality is timed for ``eta``, the end's estimate."""
+    from dnerv_codec.keyframe import quality_range
+
     if opts.quant_scheme != "symmetric":
         raise InputError("rate control quantises symmetrically: drop --quant-scheme affine")
     config = opts.rate_control
     pixels = sum(v.num_frames * v.width * v.height for v in videos)
     target = ratecontrol.target_bytes(pixels, opts.target_bpp, opts.target_size, opts.quality)
     clip_length = opts.clip_length or config.clip_length_for(target * 8 / pixels)
-    return ratecontrol.plan(
-        videos,
-        target,
-        opts.keyframe_codec,
-        config=config,
-        keyframe_weights=opts.keyframe_weights,
-        fixed_quality=opts.keyframe_quality,
-        clip_length=clip_length,
-        log=progress.write,
-        raise_to_feasible=opts._default_rate,
-        cuts=cuts,
-    )
+    lo, hi = quality_range(opts.keyframe_codec)
+    if opts.keyframe_quality is not None:
+        lo = hi = opts.keyframe_quality
+    eta.bisection(lo, hi)
+    bar = progress.bar(total=eta.probes_left, desc="planning keyframes", unit="probe", leave=False)
+    last = [time.monotonic()]
+
+    def on_probe(quality: int, size: int, keyframes: int) -> None:
+        now = time.monotonic()
+        bar.set_postfix(quality=quality, bytes=f"{size:,}", refresh=False)
+        bar.update(1)
+        eta.probe(now - last[0], keyframes)
+        last[0] = now
+
+    with bar:
+        return ratecontrol.plan(
+            videos,
+            target,
+            opts.keyframe_codec,
+            config=config,
+            keyframe_weights=opts.keyframe_weights,
+            fixed_quality=opts.keyframe_quality,
+            clip_length=clip_length,
+            log=progress.write,
+            raise_to_feasible=opts._default_rate,
+            cuts=cuts,
+            on_probe=on_probe,
+        )

@@ -81,15 +81,31 @@ class KeyframeCodec(ABC):
         pictures, however many keyframes a long video has), writing the reconstructions into
         ``into`` (``(len(indices), H, W, 3)`` uint8, e.g. a memory map) when given. Groups are
         coded independently, so the strings are those of one call on all the frames."""
-        per_chunk = self.group * max(1, CHUNK_PICTURES // self.group)
         data: list[bytes] = []
-        for start in range(0, len(indices), per_chunk):
-            part = np.asarray(frames[indices[start : start + per_chunk]])
+        for start in range(0, len(indices), self.per_chunk):
+            part = np.asarray(frames[indices[start : start + self.per_chunk]])
             strings, recon = self.compress_with_reconstruction(part)
             data.extend(strings)
             if into is not None:
                 into[start : start + len(part)] = recon
         return data
+
+    @property
+    def per_chunk(self) -> int:
+        """Keyframes coded or decoded at a time: about CHUNK_PICTURES, in whole groups."""
+        return self.group * max(1, CHUNK_PICTURES // self.group)
+
+    def decompress_in_chunks(
+        self, data: list[bytes], size: tuple[int, int], into: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:meth:`decompress` a few whole groups at a time into ``into`` (``(len(data), H, W,
+        3)`` uint8, e.g. a memory map; a new array when None), which is returned."""
+        if into is None:
+            into = np.empty((len(data), *size, 3), np.uint8)
+        for start in range(0, len(data), self.per_chunk):
+            part = data[start : start + self.per_chunk]
+            into[start : start + len(part)] = self.decompress(part, size)
+        return into
 
     @abstractmethod
     def decompress(self, data: list[bytes], size: tuple[int, int]) -> np.ndarray:

@@ -29,6 +29,7 @@ from dnerv_codec.model import build_model, required_multiple
 from dnerv_codec.model.presets import count_parameters
 
 from .config import DEFAULT, RateControlConfig
+from .search import highest_fitting
 
 _HINT = "; raise the target, or name a --preset for a fixed-size network"
 
@@ -55,6 +56,9 @@ class Plan:
     predicted_weight_bytes: int
     fixed_bytes: int  # container + metadata, estimated
     keyframe_sizes: dict[int, int] = field(default_factory=dict)  # quality -> bytes measured
+    # the bitstreams of the chosen quality, per video in keyframe order (the keyframe step
+    # decodes them instead of coding the keyframes again)
+    keyframe_streams: list[list[bytes]] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,38 +76,40 @@ class Plan:
 class KeyframeSizes:
     """Bytes of a set's keyframes at each quality of one codec, measured once per quality."""
 
-    def __init__(self, videos, codec_name: str, clip_length: int, weights=None, cuts=None) -> None:
+    def __init__(
+        self, videos, codec_name: str, clip_length: int, weights=None, cuts=None, on_probe=None
+    ) -> None:
         self.videos, self.codec_name, self.clip_length = videos, codec_name, clip_length
         self.weights = weights
         self.cuts = cuts or [[] for _ in videos]
         self.sizes: dict[int, int] = {}
+        self.streams: dict[int, list[list[bytes]]] = {}  # quality -> per video, per keyframe
+        self.on_probe = on_probe  # called with (quality, bytes, keyframes) after each probe
 
     def __call__(self, quality: int) -> int:
         if quality not in self.sizes:
-            self.sizes[quality] = self._measure(quality)
+            self.streams[quality] = self._code(quality)
+            self.sizes[quality] = sum(len(d) for video in self.streams[quality] for d in video)
+            if self.on_probe is not None:
+                keyframes = sum(len(video) for video in self.streams[quality])
+                self.on_probe(quality, self.sizes[quality], keyframes)
         return self.sizes[quality]
 
-    def _measure(self, quality: int) -> int:
+    def _code(self, quality: int) -> list[list[bytes]]:
         from dnerv_codec.keyframe import get_codec
 
         codec = get_codec(self.codec_name, quality, weights=self.weights)
-        total = 0
+        coded = []
         for video, cuts in zip(self.videos, self.cuts, strict=True):
             structure = Structure.with_cuts(video.num_frames, self.clip_length, cuts)
-            indices = np.array(structure.keys)
-            total += sum(len(d) for d in codec.compress_in_chunks(video.frames, indices))
-        return total
+            coded.append(codec.compress_in_chunks(video.frames, np.array(structure.keys)))
+        return coded
 
     def best_quality(self, lo: int, hi: int, budget: int) -> int:
         """Highest quality in ``lo..hi`` whose keyframes fit ``budget`` (``lo`` if none does;
-        bisection: bytes grow with the quality)."""
-        if self(lo) > budget:
-            return lo
-        a, b = lo, hi  # self(a) fits; find the last that fits
-        while a < b:
-            m = (a + b + 1) // 2
-            a, b = (m, b) if self(m) <= budget else (a, m - 1)
-        return a
+        :func:`~dnerv_codec.ratecontrol.search.highest_fitting`)."""
+        found = highest_fitting(self, lo, hi, budget, known=self.sizes)
+        return lo if found is None else found
 
 
 @functools.lru_cache(maxsize=256)
@@ -162,6 +168,7 @@ def plan(
     log: Callable[[str], None] | None = None,
     raise_to_feasible: bool = False,
     cuts: list[list[int]] | None = None,
+    on_probe: Callable[[int, int, int], None] | None = None,
 ) -> Plan:
     """Choose keyframe quality and model width for a budget of ``target`` bytes.
 
@@ -169,6 +176,8 @@ def plan(
     ``raise_to_feasible``: a target below the smallest file these videos allow is raised to
     that size plus a margin (and logged) instead of refused; the encoder's default rate does
     this, so that ``dnerv encode`` alone also codes a one-frame or tiny video.
+    ``on_probe``: called with (quality, bytes, keyframes) after the keyframes are coded at a
+    quality.
 
     Raises:
         InputError: the budget cannot be met (one line saying what alone exceeds it).
@@ -181,7 +190,7 @@ def plan(
     frame_size = (int(geometry.patch_h), int(geometry.patch_w))
     fixed_bytes = config.fixed_bytes
     lo, hi = quality_range(codec_name)
-    kf = KeyframeSizes(videos, codec_name, clip_length, keyframe_weights, cuts)
+    kf = KeyframeSizes(videos, codec_name, clip_length, keyframe_weights, cuts, on_probe)
 
     if fixed_quality is not None and not lo <= fixed_quality <= hi:
         raise InputError(f"--keyframe-quality must be in {lo}..{hi} for {codec_name}")
@@ -239,6 +248,7 @@ def plan(
         predicted_weight_bytes=predicted,
         fixed_bytes=fixed_bytes,
         keyframe_sizes=dict(sorted(kf.sizes.items())),
+        keyframe_streams=kf.streams[q],
     )
     if log is not None:
         log(
