@@ -96,8 +96,11 @@ def cache_key(inputs: Sequence[str | Path], max_frames: int | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def build(folder: Path, inputs: Sequence[str | Path], max_frames: int | None) -> None:
-    """Decode the inputs one by one into ``folder`` (skipped when it is already complete)."""
+def build(
+    folder: Path, inputs: Sequence[str | Path], max_frames: int | None, on_frames=None
+) -> None:
+    """Decode the inputs one by one into ``folder`` (skipped when it is already complete);
+    ``on_frames``, when given, is called with the number of frames each decoded chunk holds."""
     if (folder / "index.json").is_file():
         return
     tmp = folder.parent / f".{folder.name}.{socket.gethostname()}.{os.getpid()}.tmp"
@@ -115,6 +118,8 @@ def build(folder: Path, inputs: Sequence[str | Path], max_frames: int | None) ->
                     chunk = np.ascontiguousarray(chunk, dtype=np.uint8)
                     fh.write(chunk.data)
                     moments.add(chunk)
+                    if on_frames is not None:
+                        on_frames(len(chunk))
                     shape = [len(chunk) + (shape[0] if shape else 0), *chunk.shape[1:]]
                 fps = [source.fps.numerator, source.fps.denominator]
                 entries.append({"name": source.name, "shape": shape, "fps": fps, "offset": offset})
@@ -156,10 +161,13 @@ def load(folder: Path) -> VideoSet:
     return videos
 
 
-def load_transient(inputs: Sequence[str | Path], max_frames: int | None, parent: Path) -> VideoSet:
+def load_transient(
+    inputs: Sequence[str | Path], max_frames: int | None, parent: Path, on_frames=None
+) -> VideoSet:
     """The inputs decoded into a cache in a fresh hidden folder of ``parent`` and memory-mapped,
     the folder removed at once: the mapping keeps the frames readable (and their disk space
-    taken) until the process ends, and nothing is left behind, even after a crash."""
+    taken) until the process ends, and nothing is left behind, even after a crash.
+    ``on_frames``: as for :func:`build`."""
     import tempfile
 
     try:
@@ -167,7 +175,7 @@ def load_transient(inputs: Sequence[str | Path], max_frames: int | None, parent:
     except OSError as exc:
         raise InputError(f"cannot create the frame cache in {parent}: {exc}") from None
     try:
-        build(folder / "set", inputs, max_frames)
+        build(folder / "set", inputs, max_frames, on_frames)
         return load(folder / "set")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -383,7 +383,10 @@ def _read_videos(inputs: list, output: Path, opts: EncodeOptions, dist):
     if opts.cache_dir is not None or dist.active or any(isinstance(i, Video) for i in inputs):
         return distributed.read_videos(inputs, opts.max_frames, opts.cache_dir, dist), None
     parent = output.parent if str(output.parent) else Path(".")
-    return framecache.load_transient(inputs, opts.max_frames, parent), parent
+    progress = Progress(quiet=opts.quiet)
+    with progress.bar(desc="reading", unit="frame", leave=False) as bar:
+        videos = framecache.load_transient(inputs, opts.max_frames, parent, bar.update)
+    return videos, parent
 
 
 def _norm_stats(videos: list[Video]) -> tuple[list[float], list[float]]:
