@@ -9,8 +9,10 @@ Usage::
 The clip is made as in ``encode_memory.py`` (the bundled 640x360 sample upscaled to 1280x720,
 played forwards and backwards to ``--frames`` frames). The encoder runs in a fresh process with
 no options but ``--json``; its progress output (stderr) is read as it comes, to find the first
-line that estimates the end of training. Recorded: wall time, the training budget ``--speed
-medium`` announced and the training time the report gives, the time of the first estimate, the
+line that estimates the end of the encode (``encode: STAGE; about M:SS left, ... (M:SS in
+all)``) and every later one. Recorded: wall time, the training budget ``--speed medium``
+announced and the training time the report gives, each estimate of the whole encode's time
+with when it came and its error against the real wall time, every status line with its time, the
 report (bpp, PSNR-RGB, which file ``--mode auto`` kept and the other one's PSNR), and x265-kf
 and x265-ra444 points around its rate on the same frames (PSNR-RGB). Written as a results
 record (``--json``; ``--from-raw`` rebuilds it from a raw output).
@@ -37,7 +39,15 @@ from dnerv_codec import rd
 from dnerv_codec.video import read_video
 
 BUDGET = re.compile(r"up to ([\d,]+) s of training")
-ESTIMATE = re.compile(r"training.*<\s*(\d+:\d\d(?::\d\d)?)")  # tqdm's "elapsed<remaining"
+ESTIMATE = re.compile(r"^encode: (\w+); .*\(((?:\d+:)?\d+:\d\d) in all\)")  # dnerv's end lines
+
+
+def _seconds(clock: str) -> int:
+    """M:SS or H:MM:SS in seconds."""
+    total = 0
+    for part in clock.split(":"):
+        total = 60 * total + int(part)
+    return total
 
 
 def run_encode(clip: Path, out: Path) -> dict:
@@ -45,7 +55,7 @@ def run_encode(clip: Path, out: Path) -> dict:
     cmd = [sys.executable, "-m", "dnerv_codec", "encode", str(clip), str(out), "--json"]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
-    budget, first_estimate, buffer = None, None, b""
+    budget, estimates, lines, buffer = None, [], [], b""
     while True:
         chunk = proc.stderr.read1(4096) if hasattr(proc.stderr, "read1") else proc.stderr.read(1)
         if not chunk:
@@ -56,16 +66,23 @@ def run_encode(clip: Path, out: Path) -> dict:
             line = raw.decode("utf-8", "replace")
             if budget is None and (m := BUDGET.search(line)):
                 budget = float(m.group(1).replace(",", ""))
-            if first_estimate is None and ESTIMATE.search(line):
-                first_estimate = {"seconds": round(time.monotonic() - start, 1), "line": line}
+            now = round(time.monotonic() - start, 1)
+            if (m := ESTIMATE.search(line)) is not None:
+                total = _seconds(m.group(2))
+                estimates.append({"seconds": now, "stage": m.group(1), "total": total})
+            if line.strip() and "|" not in line:  # a status line, not a progress bar
+                lines.append([now, line.strip()])
     stdout = proc.stdout.read().decode()
     code = proc.wait()
     wall = time.monotonic() - start
     if code != 0:
         raise SystemExit(f"dnerv encode failed ({code})")
     report = json.loads(stdout.strip().splitlines()[-1])
-    return {"wall_seconds": round(wall, 1), "budget": budget, "first_estimate": first_estimate,
-            "report": report}  # fmt: skip
+    for e in estimates:
+        e["error"] = round(e["total"] / wall - 1, 4)
+    first = estimates[0] if estimates else None
+    return {"wall_seconds": round(wall, 1), "budget": budget, "first_estimate": first,
+            "estimates": estimates, "lines": lines, "report": report}  # fmt: skip
 
 
 TOPIC = "default-encode-720p"
@@ -87,6 +104,14 @@ def record_result(rec: _results.Recorder, result: dict) -> None:
         ["anchor", {"name": "bpp / dB", "format": "{:.4f} / {:.2f}"}],
         [[name, [[p["bpp"], p["psnr-rgb"]] for p in points]] for name, points in anchors.items()],
     )
+    if result.get("estimates"):
+        rec.table(
+            "estimates",
+            "The encoder's estimates of its whole time, against the real wall time",
+            ["after (s)", "stage", "estimated total (s)",
+             {"name": "error", "format": "{:+.1%}"}],
+            [[e["seconds"], e["stage"], e["total"], e["error"]] for e in result["estimates"]],
+        )  # fmt: skip
     first = (result["first_estimate"] or {}).get("seconds")
     other = report["alternative"]
     rec.summary(
