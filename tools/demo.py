@@ -35,6 +35,19 @@ def _at_bpp(curve: dict, bpp: float) -> str:
     return f"{np.interp(np.log(bpp), np.log(rates), psnrs):.2f} dB"
 
 
+def _kept(report) -> str:
+    """Which file ``--mode auto`` kept, and the other one it measured at the same budget."""
+    kept = {"keyframes": "the keyframe-only file", "network": "the network's file"}
+    text = kept[report.structure]
+    other = report.alternative
+    if other:
+        text += (
+            f" (the other, {kept[other['structure']]}: {other['bytes']:,} bytes, "
+            f"{other['psnr']:.2f} dB)"
+        )
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", type=float, default=300, help="training seconds")
@@ -68,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         **mode,
     )  # fmt: skip
     print(report.summary())
-    print(f"encode took {time.monotonic() - began:.0f} s")
+    print(f"encode took {time.monotonic() - began:.0f} s; kept {_kept(report)}")
     frames_dir = args.out / "frames"
     result = dnerv_codec.decode(target, frames_dir, force=True, quiet=True)
     print(f"decoded {result['frames']} frames to {frames_dir} ({result['fps']:.1f} frames/s)")
@@ -91,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     rd.plot([*curves, ours], args.out / "rd.png", title=f"{CLIP.name}, RGB PSNR")
     header = (
         f"# make demo: {CLIP.name}, {video.num_frames} frames {video.width}x{video.height}\n\n"
-        f"dnerv: {label}, {args.budget:.0f} s of training. Anchors (4:4:4, tune psnr: the fair "
-        "ones for PSNR-RGB): x265-kf (dnerv's hevc-ra keyframe codec on every frame, QP "
+        f"dnerv: {label}, {args.budget:.0f} s of training; the file kept: {_kept(report)}. "
+        "Anchors (4:4:4, tune psnr: the fair ones for PSNR-RGB): x265-kf (dnerv's hevc-ra "
+        "keyframe codec on every frame, QP "
         + ", ".join(map(str, QPS))
         + "), x265-ra444, x265-ld444 and x264-ra444 (preset medium, CRF "
         + ", ".join(map(str, CRFS))
@@ -102,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "rd.md").write_text(table, encoding="utf-8")
     print(f"\nAt {point['bpp']:.4f} bpp on the same {video.num_frames} frames (PSNR-RGB):")
     print(
-        f"  dnerv ({label}): {point['psnr-rgb']:.2f} dB, worst frame "
+        f"  dnerv ({label}, {_kept(report)}): {point['psnr-rgb']:.2f} dB, worst frame "
         f"{point['psnr-rgb-worst']:.2f} dB ({point['psnr-rgb-spread']:.2f} dB below the mean)"
     )
     for curve in curves:
