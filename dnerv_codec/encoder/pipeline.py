@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from bitstream.container import write_container
@@ -27,8 +26,8 @@ from bitstream.keyframes import pack_keyframes_compact
 from bitstream.meta import validate_metadata
 from dnerv_codec import distributed, framecache, quant, ratecontrol
 from dnerv_codec.checkpoint import Checkpoint
-from dnerv_codec.clips import CLIP_LENGTH, Structure, find_cuts
-from dnerv_codec.errors import InputError, OutputExistsError
+from dnerv_codec.clips import CLIP_LENGTH, Structure
+from dnerv_codec.errors import InputError
 from dnerv_codec.geometry import Geometry, choose_geometry
 from dnerv_codec.model import build_model, required_multiple
 from dnerv_codec.progress import Progress
@@ -36,6 +35,7 @@ from dnerv_codec.video import Video
 
 from .eta import EndEstimate
 from .fitting import make_trainer, prune_and_finetune, quantisation_aware_finetune, train
+from .inputs import check_output, find_shot_cuts, norm_stats, open_checkpoint, read_inputs
 from .keyframe_only import floor, keyframes_only
 from .options import EncodeOptions, EncodeReport, speed_budget
 from .sections import FileAssembly, FileDescription, WeightsSection
@@ -92,8 +92,8 @@ def run(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> Encod
     start = time.monotonic()
     output = Path(output)
     progress = Progress(quiet=opts.quiet or not dist.is_main)
-    dist.on_main(lambda: _check_output(output, opts.force))
-    videos, scratch = _read_inputs(inputs, output, opts, dist)
+    dist.on_main(lambda: check_output(output, opts.force))
+    videos, scratch = read_inputs(inputs, output, opts, dist)
     if opts.mode == "keyframes":
         return keyframes_only(output, videos, opts, dist, progress, start)
     frames = sum(v.num_frames for v in videos)
@@ -137,7 +137,7 @@ def prepare(
     videos, scratch, output: Path, opts: EncodeOptions, dist, progress, eta: EndEstimate
 ) -> Prepared:
     """Plan, network, keyframes and training streams for the videos read by
-    :func:`_read_inputs` (``scratch``: where transient memory maps go; ``eta``: the end's
+    :func:`~.inputs.read_inputs` (``scratch``: where transient memory maps go; ``eta``: the end's
     estimate, which planning's probes start)."""
     from dnerv_codec.keyframe import get_codec
 
@@ -155,7 +155,7 @@ def prepare(
                 f"{pixels / 1e6:,.1f} megapixels (--time-budget or --speed sets it)"
             )
     eta.budget = opts.time_budget
-    cuts = dist.on_main(lambda: _find_cuts(videos, opts, progress), share=True)
+    cuts = dist.on_main(lambda: find_shot_cuts(videos, opts, progress), share=True)
     # The model's default clip length is the paper's 8; only another length is an override.
     overrides = {} if opts.clip_length == CLIP_LENGTH else {"clip_length": opts.clip_length}
     preset, plan = opts.preset, None
@@ -165,7 +165,7 @@ def prepare(
         codec = get_codec(opts.keyframe_codec, plan.keyframe_quality, weights=opts.keyframe_weights)
     multiple = required_multiple(overrides.get("strides", preset))
     geometry = choose_geometry([(v.height, v.width) for v in videos], multiple)
-    norm = _norm_stats(videos)
+    norm = norm_stats(videos)
     torch.manual_seed(opts.seed)
     model = build_model(
         preset, (geometry.patch_h, geometry.patch_w), mean=norm[0], std=norm[1], **overrides
@@ -190,7 +190,7 @@ def prepare(
     structures = [
         Structure.with_cuts(v.num_frames, model.T, c) for v, c in zip(videos, cuts, strict=True)
     ]
-    ckpt = dist.on_main(lambda: _open_checkpoint(opts, run_identity))  # rank 0 alone writes it
+    ckpt = dist.on_main(lambda: open_checkpoint(opts, run_identity))  # rank 0 alone writes it
     known = plan.keyframe_streams if plan is not None else None
     streams, decoded = distributed.keyframes(
         videos, codec, ckpt, progress, dist, structures, scratch=scratch, known=known
@@ -348,78 +348,7 @@ def report(
     )
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _check_output(output: Path, force: bool) -> None:
-    if output.exists() and not force:
-        raise OutputExistsError(f"{output} exists; use --force to overwrite it")
-    if output.exists() and output.is_dir():
-        raise InputError(f"{output} is a folder, not a file name")
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"cannot write {output}: folder {parent} does not exist")
-
-
-def _read_inputs(inputs, output: Path, opts: EncodeOptions, dist):
-    """The inputs' videos and the scratch folder of :func:`_read_videos`, after checking the
-    keyframe codec's name and weights (under rate control its quality is planned later), so
-    that a bad option stops before any work."""
-    from dnerv_codec.keyframe import get_codec
-
-    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
-    if not inputs:
-        raise InputError("no input given")
-    get_codec(opts.keyframe_codec, opts.keyframe_quality or 1, weights=opts.keyframe_weights)
-    return _read_videos(inputs, output, opts, dist)
-
-
-def _read_videos(inputs: list, output: Path, opts: EncodeOptions, dist):
-    """The video set, memory-mapped from a frame cache: ``--cache-dir``'s (shared by the
-    processes of a distributed run), or by default a transient one beside the output, so that
-    memory does not grow with the videos' length; and the folder for other transient memory
-    maps (the decoded keyframes) in that default case, else None. Decoded videos handed in stay
-    in memory."""
-    if opts.cache_dir is not None or dist.active or any(isinstance(i, Video) for i in inputs):
-        return distributed.read_videos(inputs, opts.max_frames, opts.cache_dir, dist), None
-    parent = output.parent if str(output.parent) else Path(".")
-    progress = Progress(quiet=opts.quiet)
-    with progress.bar(desc="reading", unit="frame", leave=False) as bar:
-        videos = framecache.load_transient(inputs, opts.max_frames, parent, bar.update)
-    return videos, parent
-
-
-def _norm_stats(videos: list[Video]) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of all frames in [0, 1] (the set's normalisation)."""
-    total, total_sq, count = framecache.frame_moments(videos)
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean * mean, 1e-6))
-    return [round(float(x), 6) for x in mean], [round(float(x), 6) for x in std]
-
-
-def _open_checkpoint(opts: EncodeOptions, run_identity: dict) -> Checkpoint | None:
-    if not opts.checkpoint_dir:
-        return None
-    ckpt = Checkpoint(opts.checkpoint_dir, run_identity)
-    if not opts.resume and ckpt.exists:
-        raise InputError(
-            f"{opts.checkpoint_dir} already holds a checkpoint: add --resume to continue it, "
-            "or name an empty folder"
-        )
-    return ckpt
-
-
-def _find_cuts(videos, opts: EncodeOptions, progress: Progress) -> list[list[int]]:
-    """Per video, the frames that start a new shot (``--cuts``; none without it)."""
-    if not opts.cuts:
-        return [[] for _ in videos]
-    found = [find_cuts(v.frames) for v in progress.iter(videos, "finding cuts")]
-    if any(found):
-        where = "; ".join(
-            f"{v.name}: {', '.join(map(str, c))}" for v, c in zip(videos, found, strict=True) if c
-        )
-        progress.write(f"cuts: {sum(map(len, found))} found, each starts a clip ({where})")
-    return found
+# --------------------------------------------------------------------------- planning
 
 
 def _plan(videos, opts: EncodeOptions, progress: Progress, cuts, eta) -> ratecontrol.Plan:
