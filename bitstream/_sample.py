@@ -1,5 +1,7 @@
 """A small, deterministic, plausible container: the golden file of the tests, the input of the
-``dnerv info`` tests and of the container-overhead benchmark. Every value is fixed here (no
+``dnerv info`` tests and of the container-overhead benchmark. Its metadata follows the schema
+the encoder writes (a complete ``dnerv`` configuration, the ``patches`` geometry); its weights
+section is two illustrative records, not that network's tensors. Every value is fixed here (no
 random numbers, no floats computed at run time), so the bytes never change unless the format does.
 """
 
@@ -33,10 +35,29 @@ def sample_metadata(frames: int = 16, width: int = 320, height: int = 180) -> di
             }
         ],
         "clip_length": 8,
-        "geometry": {"pad_to": 16, "patch": [height, width]},
+        "geometry": {"mode": "patches", "patch_h": 192, "patch_w": 320},
         "model": {
             "arch": id_of(ARCHITECTURES, "dnerv"),
-            "config": {"embed_dim": 16, "channels": [64, 32, 16], "strides": [5, 3, 2, 2]},
+            "config": {
+                "arch": "dnerv",
+                "version": 1,
+                "clip_length": 8,
+                "expansion": 1.0,
+                "lower_width": 4,
+                "encoder_dim": 4,
+                "embed_base": 1.25,
+                "embed_levels": 32,
+                "stem_hidden": 8,
+                "rgb_skip": True,
+                "head_hidden": 0,
+                "flow_cascade": False,
+                "mean": [0.5, 0.5, 0.5],
+                "std": [0.25, 0.25, 0.25],
+                "frame_size": [192, 320],
+                "fc_dim": 4,
+                "fc_hw": [6, 10],
+                "strides": [2, 2, 2, 2, 2],
+            },
         },
         "norm": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
         "keyframe": {

@@ -36,9 +36,17 @@ import numpy as np
 import zstandard
 from dahuffman import HuffmanCodec
 
-from bitstream import ContainerWriter, describe, encode_meta, pack_keyframes, pack_weights
+from bitstream import (
+    ContainerWriter,
+    describe,
+    dict_meta,
+    encode_meta,
+    pack_keyframes,
+    pack_weights,
+)
 from bitstream._sample import sample_metadata
 from bitstream.entropy import decode_symbols, encode_symbols
+from bitstream.keyframes import pack_keyframes_compact
 from bitstream.weights import quantize
 
 # A D-NeRV-like decoder at UVG scale: (out, in, k, k) conv weights plus biases (about 7.5 M).
@@ -197,12 +205,15 @@ def overhead() -> dict[str, int]:
         .finish()
     )
     key_index = 8 + 16 * len(keyframes)
+    compact_index = len(pack_keyframes_compact(keyframes)) - sum(map(len, keyframes.values()))
     return {
         "file_bytes": len(data),
         "header_and_table": 32 + 3 * 24,
         "metadata": len(encode_meta(meta)),
+        "metadata_dict": len(dict_meta(meta)),  # section 8, as the encoder writes it
         "fixed_total": 32 + 3 * 24 + len(encode_meta(meta)) + 8 + 4,
         "keyframe_index": key_index,
+        "keyframe_index_compact": compact_index,  # section 7, as the encoder writes it
         "keyframes": len(keyframes),
         "weight_record_headers": len(weights) - payload_weights,
         "tensors": len(records),
@@ -279,6 +290,15 @@ def record_results(rec: _results.Recorder, results: dict) -> None:
              [f"weight record headers (name, shape, scheme, scales/offsets, entropy header and "
               f"table), {o['tensors']} tensors", o["weight_record_headers"]]],
         )  # fmt: skip
+        if "metadata_dict" in o:
+            rec.table(
+                "overhead-written",
+                "The same parts as the encoder writes them (format 1.4)",
+                ["part", "bytes"],
+                [["metadata with the preset dictionary (section 8)", o["metadata_dict"]],
+                 [f"compact keyframe index (section 7), all {o['keyframes']} keyframes",
+                  o["keyframe_index_compact"]]],
+            )  # fmt: skip
 
 
 def main() -> None:
