@@ -55,7 +55,7 @@ def run_encode(clip: Path, out: Path) -> dict:
     cmd = [sys.executable, "-m", "dnerv_codec", "encode", str(clip), str(out), "--json"]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
-    budget, estimates, lines, buffer = None, [], [], b""
+    budget, estimates, status, buffer = None, [], [], b""
     while True:
         chunk = proc.stderr.read1(4096) if hasattr(proc.stderr, "read1") else proc.stderr.read(1)
         if not chunk:
@@ -71,7 +71,7 @@ def run_encode(clip: Path, out: Path) -> dict:
                 total = _seconds(m.group(2))
                 estimates.append({"seconds": now, "stage": m.group(1), "total": total})
             if line.strip() and "|" not in line:  # a status line, not a progress bar
-                lines.append([now, line.strip()])
+                status.append([now, line.strip()])
     stdout = proc.stdout.read().decode()
     code = proc.wait()
     wall = time.monotonic() - start
@@ -82,7 +82,7 @@ def run_encode(clip: Path, out: Path) -> dict:
         e["error"] = round(e["total"] / wall - 1, 4)
     first = estimates[0] if estimates else None
     return {"wall_seconds": round(wall, 1), "budget": budget, "first_estimate": first,
-            "estimates": estimates, "lines": lines, "report": report}  # fmt: skip
+            "estimates": estimates, "lines": status, "report": report}  # fmt: skip
 
 
 TOPIC = "default-encode-720p"
