@@ -12,7 +12,8 @@ repository, then for every clip
 
 MS-SSIM is not computed (it would be most of the anchors' time). The script writes into
 ``--out`` one results JSON per clip and codec (``<clip>/<codec>.json``; a rerun
-skips what is there), then ``results.json`` and ``report.md``:
+skips what is there), then ``results-LABEL.json`` and ``report-LABEL.md`` (``--label``), and
+the per-clip BD table as a results record (``results/rd/stress-LABEL.json``, or ``--json``):
 
 - BD-rate of dnerv against each PSNR-RGB anchor (x265-kf first: the keyframe codec's own
   configuration on every frame), per clip and averaged over the clips, and against the 4:2:0
@@ -47,6 +48,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
 
+import _results
 
 from dnerv_codec import rd
 from dnerv_codec.errors import InputError
@@ -341,6 +343,24 @@ def markdown(result: dict, header: str, label: str) -> str:
     return "\n".join(lines)
 
 
+def record_bd(rec: _results.Recorder, result: dict) -> None:
+    """The per-clip BD table of the report (cells as the report writes them; the numbers are in
+    the record's data)."""
+    names = [n for n in REPORTED if n in result["average"]]
+    names += [n for n in result["average"] if n not in names]
+    rows = [
+        [clip, *[f"{pct(row['dnerv'].get(n))} ({db(row['dnerv_psnr'].get(n))})" for n in names]]
+        for clip, row in result["clips"].items()
+        if "dnerv" in row
+    ]
+    average = [f"{pct(result['average'][n])} ({db(result['average_psnr'][n])})" for n in names]
+    rows.append(["**average** (of the clips with a value)", *average])
+    columns = ["clip", *[{"name": n, "align": "r"} for n in names]]
+    rec.table("bd", "BD-rate (BD-PSNR) of dnerv per clip against each anchor", columns, rows)
+    rec.data["bd"] = {clip: row.get("dnerv") for clip, row in result["clips"].items()}
+    rec.data["goals"] = result["goals"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="results folder")
@@ -362,7 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--anchors-only", action="store_true", help="no dnerv encodes")
     parser.add_argument("--report-only", action="store_true", help="only the report")
+    _results.add_arguments(parser, "rd", None)
     args = parser.parse_args(argv)
+    rec = _results.Recorder(__file__, f"stress-{args.label}", argv)
+    previous = args.out / f"report-{args.label}.md"
+    kept_header = None
+    if args.report_only and previous.is_file():  # the measuring run's date, command and load
+        kept_header = "\n\n".join(previous.read_text().split("\n\n")[:2])  # title, run
+        _results.restore_from_report(rec, kept_header)
 
     folder = args.set or cache_dir(args.downscale, args.max_frames)
     videos = load_set(folder, args.downscale, args.max_frames, args.clips)
@@ -411,11 +438,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{load_after[2]:.2f}.",
         ]
     )
-    report = markdown(result, header, args.label)
+    report = markdown(result, kept_header or header, args.label)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.md").write_text(report + "\n")
-    rd.save_json({"arguments": vars(args) | {"out": str(args.out), "set": str(folder)}, **result},
-                 args.out / "results.json")  # fmt: skip
+    (args.out / f"report-{args.label}.md").write_text(report + "\n")
+    arguments = vars(args) | {"out": str(args.out), "set": str(folder), "json": str(args.json)}
+    rd.save_json({"arguments": arguments, **result}, args.out / f"results-{args.label}.json")
+    if "average" in result:
+        record_bd(rec, result)
+        rec.write(args.json)
     print(report)
     print(f"results in {args.out}")
     return 0
