@@ -224,13 +224,12 @@ def keyframes(videos, codec, ckpt, progress, ctx: Context, structures, scratch=N
     quality (rate control's plan: per video, in keyframe order), only decoded here. With a
     ``scratch`` folder, decoded keyframes are kept in memory maps there (files removed at once),
     not in memory."""
-    streams = ctx.on_main(lambda: ckpt.load_keyframes() if ckpt is not None else None, share=True)
+    saved = ctx.on_main(lambda: ckpt.load_keyframes() if ckpt is not None else None, share=True)
+    streams = saved
     if streams is None and known is not None:
         if [len(k) for k in known] != [s.keyframe_count for s in structures]:
             raise ValueError("the planned keyframes do not match the videos' structures")
         streams = {(v, k): d for v, data in enumerate(known) for k, d in enumerate(data)}
-        if ckpt is not None:
-            ckpt.save_keyframes(streams)
     own: dict[int, np.ndarray] = {}
     if streams is None:
         mine = {}
@@ -243,8 +242,8 @@ def keyframes(videos, codec, ckpt, progress, ctx: Context, structures, scratch=N
         streams = {}
         for part in ctx.all_gather(mine):
             streams.update(part)
-        if ckpt is not None:
-            ckpt.save_keyframes(streams)
+    if saved is None and ckpt is not None:
+        ckpt.save_keyframes(streams)
     decoded = []
     for v, video in enumerate(videos):
         if v in own:
