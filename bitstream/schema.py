@@ -30,7 +30,7 @@ MAX_RATE_TERM = (1 << 31) - 1  # fps_num, fps_den
 MUST_KEYS = ("encoder", "videos", "clip_length", "keyframe")
 # MUST in a file with a network; a keyframe-only file (format 1.3) has none of them, a clip
 # length of 1 and no weights section: every frame is a keyframe and is shown as decoded.
-NETWORK_KEYS = ("model", "norm", "quant")
+NETWORK_KEYS = ("model", "norm", "quant", "geometry")
 
 
 def is_keyframe_only(meta: dict) -> bool:
@@ -198,8 +198,7 @@ def validate_metadata(meta: MetaValue) -> dict:
     _triple(norm.get("mean"), "norm.mean")
     _triple(norm.get("std"), "norm.std", positive=True)
     _dict(meta["quant"], "quant")
-    if "geometry" in meta:
-        _geometry(_dict(meta["geometry"], "geometry"), videos, meta["model"].get("config"))
+    _geometry(_dict(meta["geometry"], "geometry"), videos, meta["model"].get("config"))
     return meta
 
 
@@ -263,10 +262,10 @@ def _keyframe(keyframe: dict) -> None:
 
 
 def _geometry(geometry: dict, videos: list[dict], config: object) -> None:
-    if "mode" in geometry:
-        _text(geometry["mode"], "geometry.mode", 64)
-    if "patch_h" not in geometry and "patch_w" not in geometry:
-        return
+    if geometry.get("mode") != "patches":
+        raise FormatError(
+            f"metadata: 'geometry.mode' must be \"patches\", not {_show(geometry.get('mode'))}"
+        )
     ph = _int(geometry.get("patch_h"), "geometry.patch_h", 1, MAX_SIDE)
     pw = _int(geometry.get("patch_w"), "geometry.patch_w", 1, MAX_SIDE)
     if ph * pw > MAX_PATCH_PIXELS:

@@ -182,10 +182,8 @@ class DnervFile:
                 f"metadata: clip_length {self.clip_length} differs from the model's "
                 f"{config['clip_length']}"
             )
-        geometry = self.meta.get("geometry", {})
-        if not {"patch_h", "patch_w", "mode"} <= set(geometry) or geometry["mode"] != "patches":
-            raise FormatError("metadata: 'geometry' must be patches with patch_h and patch_w")
-        self.geometry = Geometry.from_meta(geometry)  # validated against the model's frame size
+        # validate_metadata checked it: patches of patch_h x patch_w, the model's frame size
+        self.geometry = Geometry.from_meta(self.meta["geometry"])
         if self._weights_section is None:
             raise FormatError(
                 f"{self.path.name}: needs exactly one weights section (plain, compact or "

@@ -521,6 +521,23 @@ def _metadata_checked(data: bytes) -> dict:
     return validate_metadata(decode_meta(data))
 
 
+def test_a_network_file_needs_its_patch_geometry():
+    """docs/FORMAT.md 5.2: `geometry` is MUST in a file with a network, mode "patches" with both
+    patch sides; the validator (the one schema check) refuses it missing or partial."""
+    meta = sample_metadata(16)
+    validate_metadata(meta)
+    for broken, match in (
+        (lambda m: m.pop("geometry"), "geometry"),
+        (lambda m: m["geometry"].pop("mode"), "geometry.mode"),
+        (lambda m: m["geometry"].update(mode="tiles"), "geometry.mode"),
+        (lambda m: m["geometry"].pop("patch_w"), "geometry.patch_w"),
+    ):
+        value = sample_metadata(16)
+        broken(value)
+        with pytest.raises(FormatError, match=match):
+            validate_metadata(value)
+
+
 def test_fuzz_metadata_validator_raises_only_dnerv_errors():
     """Damaged metadata bytes (valid CRC) through the parser and the validator together."""
     meta = sample_metadata(16)
