@@ -84,6 +84,7 @@ def test_bad_keyframe_gaps_are_refused(gaps, words):
         "model": {"arch": 1, "config": {}},
         "norm": {"mean": [0.5] * 3, "std": [0.25] * 3},
         "quant": {},
+        "geometry": {"mode": "patches", "patch_h": 8, "patch_w": 8},
     }
     validate_metadata(meta)
     meta["videos"][0]["keyframes"] = gaps
