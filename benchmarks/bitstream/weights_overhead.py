@@ -28,7 +28,7 @@ import render
 import torch
 
 from bitstream.entropy import encode_symbols
-from bitstream.meta import deflate_meta, encode_meta
+from bitstream.meta import deflate_meta, dict_meta, encode_meta
 from bitstream.weights import pack_weights, pack_weights_compact, pack_weights_packed
 from dnerv_codec import quant, ratecontrol
 from dnerv_codec.model import build_model
@@ -71,8 +71,9 @@ def real_files(paths: list[str]) -> None:
     from dnerv_codec.model import model_from_config
 
     print("| file | bytes | weights | bits | compact section B | packed section B | saved B "
-          "| metadata B | deflated B | saved B | saved, % of the file |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| metadata B | deflated B | saved B | saved, % of the file "
+          "| with the dictionary B |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for path in paths:
         with dnerv_codec.open(path, device="cpu") as f:
             model = model_from_config(f.meta["model"]["config"])
@@ -86,7 +87,7 @@ def real_files(paths: list[str]) -> None:
         print(
             f"| {path} | {size:,} | {weights:,} | {records[0].bits} | {compact:,} | {packed:,} "
             f"| {compact - packed:,} | {plain_meta:,} | {deflated:,} | {plain_meta - deflated:,} "
-            f"| {100 * saved / (size + saved):.1f} % |"
+            f"| {100 * saved / (size + saved):.1f} % | {len(dict_meta(meta)):,} |"
         )
 
 
