@@ -31,6 +31,7 @@ from bitstream.weights import MAX_TOTAL_ELEMENTS
 from dnerv_codec.clips import Structure, clip_inputs
 from dnerv_codec.errors import FormatError, InputError
 from dnerv_codec.geometry import Geometry, from_patches, to_patches
+from dnerv_codec.memory import trim
 from dnerv_codec.model import model_from_config
 from dnerv_codec.quant import records_to_state, weight_layout
 
@@ -338,6 +339,8 @@ class DnervFile:
                 for f in range(max(clip.start, start), min(clip.stop, stop)):
                     frame = frames[f - clip.start]
                     yield torch.from_numpy(frame) if as_tensor else frame
+            del decoded
+            trim()
 
 
 def _codec_name(keyframe: dict) -> str:

@@ -21,6 +21,7 @@ Written as a results record (``--json``; ``--from-raw`` rebuilds it from a raw o
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shlex
 import subprocess
@@ -122,10 +123,12 @@ def record_rows(rec: _results.Recorder, rows: list[dict]) -> None:
             {"name": "encode", "format": "{:.0f} s", "align": "r"},
             {**mib, "name": "decoder peak RSS (own)", "format": "{:,.0f} MiB ({:,.0f})"},
             {"name": "decode", "format": "{:.0f} s", "align": "r"},
+            {"name": "file (`--mode auto` kept)"},
         ],
         [
             [r["frames"], r["raw_mib"], [r["encoder_rss"], r["encoder_anon"], r["encoder_file"]],
-             r["encoder_seconds"], [r["decoder_rss"], r["decoder_anon"]], r["decoder_seconds"]]
+             r["encoder_seconds"], [r["decoder_rss"], r["decoder_anon"]], r["decoder_seconds"],
+             r.get("kept", "not recorded")]
             for r in rows
         ],
     )  # fmt: skip
@@ -173,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
             if enc["code"] != 0:
                 raise SystemExit(f"encode of {n} frames failed")
+            info = subprocess.run(
+                [*dnerv, "info", "--json", str(out)], capture_output=True, text=True, check=True
+            )
+            kept = "network" if json.loads(info.stdout).get("model") else "keyframe-only"
             frames_dir = Path(tmp) / f"frames{n}"
             dec = measure(
                 [*dnerv, "decode", str(out), str(frames_dir), "--format", "y4m", "--quiet"]
@@ -187,11 +194,16 @@ def main(argv: list[str] | None = None) -> int:
                 "frames": n,
                 "raw_mib": round(raw, 1),
                 "file_bytes": out.stat().st_size,
+                "kept": kept,
                 **{f"encoder_{k}": round(v, 1) for k, v in enc.items() if k != "code"},
                 **{f"decoder_{k}": round(v, 1) for k, v in dec.items() if k != "code"},
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
+            if n != args.frames[-1]:  # a run stopped at a longer length keeps the shorter ones
+                partial = copy.deepcopy(rec)
+                record_rows(partial, rows)
+                partial.write(args.json)
     record_rows(rec, rows)
     print(render.render_table(rec.record["tables"][0]))
     rec.write(args.json)

@@ -23,6 +23,7 @@ from bitstream.keyframes import pack_keyframes_compact
 from dnerv_codec import ratecontrol
 from dnerv_codec.clips import CLIP_LENGTH, keyframe_count
 from dnerv_codec.errors import InputError
+from dnerv_codec.memory import trim
 
 from .options import EncodeOptions, EncodeReport
 from .sections import container_size, keyframe_only_sections
@@ -102,6 +103,8 @@ def measure(found: KeyframeOnlyFile, videos, codec) -> KeyframeOnlyFile:
                 [streams[(v, k)] for k in range(first, stop)], (video.height, video.width)
             )
             p.append(psnr_frames(np.asarray(video.frames[first:stop]), decoded))
+            del decoded
+            trim()
         psnrs.append(np.concatenate(p))
     found.psnr, found.frame_psnr = psnr_summary(psnrs, videos)
     return found

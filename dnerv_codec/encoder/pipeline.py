@@ -29,6 +29,7 @@ from dnerv_codec.checkpoint import Checkpoint
 from dnerv_codec.clips import CLIP_LENGTH, Structure
 from dnerv_codec.errors import InputError
 from dnerv_codec.geometry import Geometry, choose_geometry
+from dnerv_codec.memory import trim
 from dnerv_codec.model import build_model, required_multiple
 from dnerv_codec.progress import Progress
 from dnerv_codec.video import Video
@@ -109,9 +110,12 @@ def run(inputs, output, opts: EncodeOptions, dist: distributed.Context) -> Encod
     if timed:
         eta.next_stage()
     steps = prep.trainer.step
+    trim()
     fitted = fit(prep, opts, progress)
+    trim()
     assembly = prep.assembly(opts.quant_scheme)
     landed = land(prep, assembly, fitted, opts, progress)
+    trim()
     if timed:
         eta.network(*_step_cost(prep, fitted.train_seconds, prep.trainer.step - steps))
         eta.next_stage()

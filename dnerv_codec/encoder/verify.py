@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from dnerv_codec.memory import trim
 from dnerv_codec.progress import Progress
 from dnerv_codec.video import Video
 
@@ -45,6 +46,8 @@ def verify(output: Path, videos: list[Video], opts: EncodeOptions, progress: Pro
                 p.append(psnr_frames(ref, test))
                 s.append(ms_ssim_frames(ref, test))
                 bar.update(len(ref))
+                del ref, test
+                trim()
             psnrs.append(np.concatenate(p))
             ssims.append(np.concatenate(s))
     counts = [v.num_frames for v in videos]

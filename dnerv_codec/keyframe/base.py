@@ -24,6 +24,7 @@ import numpy as np
 
 from bitstream import meta
 from dnerv_codec.errors import DnervError, FormatError, InputError, WeightsError
+from dnerv_codec.memory import trim
 
 MAX_SIDE = meta.MAX_SIDE  # refuse frame sizes beyond the format's limit before allocating
 
@@ -88,6 +89,8 @@ class KeyframeCodec(ABC):
             data.extend(strings)
             if into is not None:
                 into[start : start + len(part)] = recon
+            del part, recon
+            trim()
         return data
 
     @property
@@ -105,6 +108,7 @@ class KeyframeCodec(ABC):
         for start in range(0, len(data), self.per_chunk):
             part = data[start : start + self.per_chunk]
             into[start : start + len(part)] = self.decompress(part, size)
+            trim()
         return into
 
     @abstractmethod
