@@ -238,6 +238,36 @@ def iso(text: str) -> str:
     return when.isoformat(timespec="seconds")
 
 
+def report_header(
+    script: str,
+    argv: list[str] | None,
+    seconds: float,
+    load_before: tuple[float, float, float],
+    machine_note: str,
+    command_note: str = "",
+    load_note: str = "",
+) -> list[str]:
+    """The Date, Command and Load average lines that head a markdown report (what
+    :func:`restore_from_report` reads back): ``script`` as run from the repository
+    (``rd/rd_dnerv.py``), ``argv`` its arguments (``sys.argv[1:]`` when None), ``seconds`` the
+    run's time, ``machine_note`` what follows the Python version on the Date line (``", torch on
+    CPU"``), ``command_note`` what follows the seconds, ``load_note`` the Load line's end."""
+    import os
+    import platform
+    import sys
+
+    command = shlex.join(argv if argv is not None else sys.argv[1:])
+    after = os.getloadavg()
+    loads = "/".join(f"{x:.2f}" for x in load_before), "/".join(f"{x:.2f}" for x in after)
+    return [
+        f"Date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}{machine_note}.",
+        f"Command: `.venv/bin/python benchmarks/{script} {command}` ({seconds:.0f} s"
+        f"{command_note}).",
+        f"Load average (1/5/15 min) before {loads[0]}, after {loads[1]}{load_note}.",
+    ]
+
+
 REPORT_DATE = re.compile(r"^Date (.+ UTC); (\S+), (\d+) CPUs, Python ([\d.]+)", re.M)
 REPORT_COMMAND = re.compile(r"^Command: `\S+ \S+ ?(.*?)` \(", re.M)
 REPORT_LOAD = re.compile(r"^Load average \(1/5/15 min\) (before [\d./]+, after [\d./]+)", re.M)

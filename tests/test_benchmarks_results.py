@@ -44,6 +44,30 @@ def test_record_round_trips(tmp_path):
     assert set(_results.MACHINE_FIELDS) <= set(record["machine"])
 
 
+def test_a_report_header_restores_the_run_it_describes():
+    """The Date, Command and Load lines the RD scripts write are what restore_from_report reads."""
+    lines = _results.report_header(
+        "rd/rd_dnerv.py", ["--bpps", "0.03", "--label", "x y"], 12.4, (1.5, 0.25, 0.0),
+        ", torch on CPU", command_note=" this run", load_note=": shared",
+    )  # fmt: skip
+    command = "rd/rd_dnerv.py --bpps 0.03 --label 'x y'"
+    assert lines[1] == f"Command: `.venv/bin/python benchmarks/{command}` (12 s this run)."
+    assert lines[2].startswith("Load average (1/5/15 min) before 1.50/0.25/0.00, after ")
+    assert lines[2].endswith(": shared.")
+    rec = _results.Recorder(str(BENCHMARKS / "rd" / "rd_dnerv.py"), "topic", argv=[])
+    _results.restore_from_report(rec, "Clip x.\n" + "\n".join(lines) + "\n")
+    assert rec.record["command"] == [
+        "benchmarks/rd/rd_dnerv.py",
+        "--bpps",
+        "0.03",
+        "--label",
+        "x y",
+    ]
+    assert rec.record["machine"]["load"].startswith(
+        "load average (1 / 5 / 15 min) before 1.50/0.25/0.00"
+    )
+
+
 @pytest.mark.parametrize("field", sorted(_results.FIELDS))
 def test_a_record_missing_a_field_is_refused(tmp_path, field):
     record = _record()

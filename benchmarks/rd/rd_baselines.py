@@ -29,11 +29,9 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
@@ -165,24 +163,19 @@ def main(argv: list[str] | None = None) -> int:
         if named in args.anchors:
             anchors.append(curve)
     elapsed = time.perf_counter() - start
-    load_after = os.getloadavg()
     rd.plot(curves, out / "rd.png", title=f"{video.name}: classical codecs (PSNR-RGB)")
 
-    command = " ".join(argv if argv is not None else sys.argv[1:])
     header = "\n".join(
         [
             f"Clip `{Path(args.clip).name}`: {video.num_frames} frames of "
             f"{video.width}x{video.height} at {video.fps} fps.",
-            f"Date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
-            f"{os.cpu_count()} CPUs, Python {platform.python_version()}; one encoder thread.",
-            f"Command: `.venv/bin/python benchmarks/rd/rd_baselines.py {command}` "
-            f"({elapsed:.0f} s).",
-            f"Load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
-            f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/"
-            f"{load_after[2]:.2f}: other jobs shared the cores, so times are upper bounds.",
+            *_results.report_header(
+                "rd/rd_baselines.py", argv, elapsed, load_before, "; one encoder thread",
+                load_note=": other jobs shared the cores, so times are upper bounds",
+            ),
             "",
         ]
-    )
+    )  # fmt: skip
     report = rd.markdown_report(curves, anchors, header)
     (out / "rd.md").write_text(report)
     print(report)

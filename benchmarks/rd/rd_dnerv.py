@@ -28,10 +28,8 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
@@ -178,7 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     curve = rd.rd_curve(video, "dnerv", args.bpps, progress=True, **options)
     elapsed = time.perf_counter() - start
-    load_after = os.getloadavg()
     curve["name"] = f"dnerv rate control ({args.label})"
     rd.save_json(curve, out / f"{args.label}.json")
 
@@ -189,20 +186,19 @@ def main(argv: list[str] | None = None) -> int:
         if path.is_file():
             baselines.append(rd.load_json(path))
     anchor = baselines[0] if baselines else None
-    command = " ".join(argv if argv is not None else sys.argv[1:])
+    date, command, load = _results.report_header(
+        "rd/rd_dnerv.py", argv, elapsed, load_before, ", torch on CPU"
+    )
     header = "\n".join(
         [
             f"Clip `{Path(args.clip).name}`: {video.num_frames} frames of "
             f"{video.width}x{video.height}.",
-            f"Date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
-            f"{os.cpu_count()} CPUs, Python {platform.python_version()}, torch on CPU.",
-            f"Command: `.venv/bin/python benchmarks/rd/rd_dnerv.py {command}` ({elapsed:.0f} s).",
+            date,
+            command,
             f"Settings: {json.dumps({k: v for k, v in options.items() if k != 'rate_control'})}, "
             f"keyframe share {args.keyframe_share}, "
             f"rgb residual {not args.no_residual}, flow cascade {not args.no_cascade}.",
-            f"Load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
-            f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/"
-            f"{load_after[2]:.2f}.",
+            load,
             "",
         ]
     )

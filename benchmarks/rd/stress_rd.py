@@ -39,11 +39,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[n]) for n in (2, 1)]  # repo, benchmarks/
@@ -414,28 +412,26 @@ def main(argv: list[str] | None = None) -> int:
             options.update(mode=args.mode, cuts=not args.no_cuts)
             own[f"dnerv-{args.label}"] = run_curve(path, video, "dnerv", args.target_bpp, **options)
     elapsed = time.perf_counter() - start
-    load_after = os.getloadavg()
 
     result = analyse(curves, window, args.label)
-    command = " ".join(argv if argv is not None else sys.argv[1:])
     frames = {v.name: v.num_frames for v in videos}
+    date, command, load = _results.report_header(
+        "rd/stress_rd.py", argv, elapsed, load_before, ", no GPU used",
+        command_note=" this run; files already in --out were reused",
+    )  # fmt: skip
     header = "\n".join(
         [
             f"# Stress set: {len(videos)} clips of {videos[0].width}x{videos[0].height} "
             f"({', '.join(f'{k} {n}' for k, n in frames.items())} frames)",
             "",
-            f"Date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.machine()}, "
-            f"{os.cpu_count()} CPUs, Python {platform.python_version()}, no GPU used.",
-            f"Command: `.venv/bin/python benchmarks/rd/stress_rd.py {command}` "
-            f"({elapsed:.0f} s this run; files already in --out were reused).",
+            date,
+            command,
             f"dnerv: --target-bpp {' '.join(map(str, args.target_bpp))}, --time-budget "
             f"{args.time_budget:g} s a point, --mode {args.mode}"
             f"{', --no-cuts' if args.no_cuts else ''}. Anchors: {', '.join(args.anchors)}, "
             f"x265-kf QP {', '.join(map(str, KF_SWEEP))}, the others CRF "
             f"{', '.join(map(str, SWEEP))}.",
-            f"Load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
-            f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/"
-            f"{load_after[2]:.2f}.",
+            load,
         ]
     )
     report = markdown(result, kept_header or header, args.label)
