@@ -16,6 +16,12 @@ of the decoder (sampled from /proc every 0.1 s: all resident pages, the process'
 and the pages of memory-mapped files such as the frame cache, which the kernel drops under
 pressure), and their times.
 Written as a results record (``--json``; ``--from-raw`` rebuilds it from a raw output).
+
+``--network-only`` measures the encoder's path up to the network's file alone (``--mode network
+--no-verify``: planning, keyframes, training, landing, writing; no decode of the written file, no
+keyframe-only floor) and no decoder, in a few minutes however long the clip (a default encode of
+1,320 frames of 720p spends most of an hour decoding the network's file to measure it), as its
+own record (``memory-720p-network``).
 """
 
 from __future__ import annotations
@@ -111,7 +117,7 @@ TOPIC = "memory-720p"
 
 def record_rows(rec: _results.Recorder, rows: list[dict]) -> None:
     rec.data["rows"] = rows
-    mib = {"format": "{:,.0f} MiB", "align": "r"}
+    mib = {"format": "{:,.0f} MiB", "align": "r", "missing": "not run"}
     rec.table(
         "peak-memory",
         "Peak memory against the video's length",
@@ -122,13 +128,14 @@ def record_rows(rec: _results.Recorder, rows: list[dict]) -> None:
              "format": "{:,.0f} MiB ({:,.0f} / {:,.0f})"},
             {"name": "encode", "format": "{:.0f} s", "align": "r"},
             {**mib, "name": "decoder peak RSS (own)", "format": "{:,.0f} MiB ({:,.0f})"},
-            {"name": "decode", "format": "{:.0f} s", "align": "r"},
-            {"name": "file (`--mode auto` kept)"},
+            {"name": "decode", "format": "{:.0f} s", "align": "r", "missing": "not run"},
+            {"name": "file written"},
         ],
         [
             [r["frames"], r["raw_mib"], [r["encoder_rss"], r["encoder_anon"], r["encoder_file"]],
-             r["encoder_seconds"], [r["decoder_rss"], r["decoder_anon"]], r["decoder_seconds"],
-             r.get("kept", "not recorded")]
+             r["encoder_seconds"],
+             [r["decoder_rss"], r["decoder_anon"]] if "decoder_rss" in r else None,
+             r.get("decoder_seconds"), r.get("kept", "not recorded")]
             for r in rows
         ],
     )  # fmt: skip
@@ -154,9 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, nargs="+", default=[132, 528, 1320])
     ap.add_argument("--budget", type=float, default=30.0, help="seconds of training")
     ap.add_argument("--keyframe-quality", type=int, default=20)
-    _results.add_arguments(ap, "speed", TOPIC, raw="results/encode_memory.json")
+    ap.add_argument("--network-only", action="store_true", help="the network's path, no decoder")
+    _results.add_arguments(ap, "speed", None, raw="results/encode_memory.json")
     args = ap.parse_args(argv)
-    rec = _results.Recorder(__file__, TOPIC, argv)
+    topic = f"{TOPIC}-network" if args.network_only else TOPIC
+    args.json = args.json or _results.default_path("speed", topic)
+    rec = _results.Recorder(__file__, topic, argv)
     if args.from_raw:
         from_raw(rec, args.from_raw)
         rec.write(args.json)
@@ -172,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             raw = n * SIZE[0] * SIZE[1] * 3 / 2**20
             enc = measure(
                 [*dnerv, "encode", str(clip), str(out), "--time-budget", str(args.budget),
-                 "--keyframe-quality", str(args.keyframe_quality), "--quiet", "--force"]
+                 "--keyframe-quality", str(args.keyframe_quality), "--quiet", "--force",
+                 *(["--mode", "network", "--no-verify"] if args.network_only else [])]
             )  # fmt: skip
             if enc["code"] != 0:
                 raise SystemExit(f"encode of {n} frames failed")
@@ -180,15 +191,17 @@ def main(argv: list[str] | None = None) -> int:
                 [*dnerv, "info", "--json", str(out)], capture_output=True, text=True, check=True
             )
             kept = "network" if json.loads(info.stdout).get("model") else "keyframe-only"
-            frames_dir = Path(tmp) / f"frames{n}"
-            dec = measure(
-                [*dnerv, "decode", str(out), str(frames_dir), "--format", "y4m", "--quiet"]
-            )
-            if dec["code"] != 0:
-                raise SystemExit(f"decode of {n} frames failed")
-            for f in frames_dir.rglob("*"):
-                if f.is_file():
-                    f.unlink()
+            dec = {}
+            if not args.network_only:
+                frames_dir = Path(tmp) / f"frames{n}"
+                dec = measure(
+                    [*dnerv, "decode", str(out), str(frames_dir), "--format", "y4m", "--quiet"]
+                )
+                if dec["code"] != 0:
+                    raise SystemExit(f"decode of {n} frames failed")
+                for f in frames_dir.rglob("*"):
+                    if f.is_file():
+                        f.unlink()
             clip.unlink()
             row = {
                 "frames": n,
