@@ -48,7 +48,7 @@ from dnerv_codec.video import read_video
 CRFS = [17, 22, 27, 32, 37, 42]  # span ~0.02-0.5 bpp on the sample clip
 # (codec, options, qualities)
 CONFIGS = [(name, {}, CRFS) for name in (*RGB_ANCHORS, *YUV_ANCHORS)]
-CONFIGS[0] = (KEYFRAME_ANCHOR, {}, [18, 22, 27, 32, 37, 42])  # QP; 18 is the finest
+CONFIGS[0] = (KEYFRAME_ANCHOR, {}, [18, 22, 27, 32, 37, 42])  # CRF; 18 is the finest
 CONFIGS += [
     ("vvc", {"preset": "medium"}, [22, 27, 32, 37, 42, 47]),
     ("av1", {"preset": "8"}, [25, 33, 41, 49, 55, 61]),

@@ -55,7 +55,7 @@ from dnerv_codec.rd.anchors import KEYFRAME_ANCHOR, RGB_ANCHORS, YUV_ANCHORS, fa
 from dnerv_codec.rd.bd import BDOverlapWarning, bracket
 
 SWEEP = (12, 17, 22, 27, 32, 37, 42, 47)  # CRF of the ffmpeg anchors: ~0.005 to >1 bpp
-KF_SWEEP = tuple(range(18, 52))  # QP of x265-kf: every QP of hevc-ra's scale (18..51)
+KF_SWEEP = tuple(range(18, 52))  # CRF of x265-kf: every step of hevc-ra's scale (18..51)
 REPORTED = ("x265-kf", "x265-ra444-veryslow", "x264-ra444")  # dnerv's BD columns, in order
 ANCHORS = ("x265-kf", "x265-ra444", "x265-ra444-veryslow", "x264-ra444", "x265-ld444")
 ANCHORS += ("x265-ra420", "x265-ld420", "x264-ra420")  # the 4:2:0 ones: twins of 4:4:4 ones
@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             f"dnerv: --target-bpp {' '.join(map(str, args.target_bpp))}, --time-budget "
             f"{args.time_budget:g} s a point, --mode {args.mode}"
             f"{', --no-cuts' if args.no_cuts else ''}. Anchors: {', '.join(args.anchors)}, "
-            f"x265-kf QP {', '.join(map(str, KF_SWEEP))}, the others CRF "
+            f"x265-kf CRF {', '.join(map(str, KF_SWEEP))}, the others CRF "
             f"{', '.join(map(str, SWEEP))}.",
             load,
         ]

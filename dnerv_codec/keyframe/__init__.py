@@ -22,7 +22,7 @@ name                  quality  meaning
 png                   1        lossless RGB (reference)
 hevc-intra            1..12    x265 all-intra, QP = 54 - 3q, Y'CbCr 4:4:4 8-bit
 hevc-ld               1..12    x265 low-delay P over the keyframes (groups of 32), as hevc-intra
-hevc-ra               1..34    x265 random access (B pictures) over the keyframes, QP = 52 - q
+hevc-ra               1..34    x265 random access (B pictures) over the keyframes, CRF = 52 - q
 vvc-intra             1..12    vvenc all-intra, QP = 54 - 3q, Y'CbCr 4:2:0 10-bit
 avif                  1..12    libaom AV1 all-intra, cq-level = 66 - 5q, Y'CbCr 4:4:4 8-bit
 bmshj2018-factorized  1..8     CompressAI zoo quality, mse

@@ -9,8 +9,8 @@ may anchor.
 ====================  ==========  =========================================================
 name                  quality     settings (x264/x265 through ffmpeg, BT.709, 8-bit)
 ====================  ==========  =========================================================
-x265-kf               QP 18..51   dnerv's ``hevc-ra`` keyframe codec on every frame: x265
-                                  medium, 4:4:4 (full range), tune psnr, constant QP,
+x265-kf               CRF 18..51  dnerv's ``hevc-ra`` keyframe codec on every frame: x265
+                                  medium, 4:4:4 (full range), tune psnr, constant CRF,
                                   closed GOP of 32, up to 4 B pictures, 3 references
 x265-ra444            CRF 0..51   x265 medium, random access, 4:4:4, tune psnr
 x265-ra444-veryslow   CRF 0..51   as x265-ra444 at preset veryslow
@@ -28,7 +28,7 @@ x264-ld420            CRF 0..51   x264 medium, low delay, 4:2:0 (PSNR-YUV only)
 keyframe codec? If every frame were a keyframe, a .dnerv file would be this stream plus a few
 hundred bytes. It runs :class:`~dnerv_codec.keyframe.classical.HevcRandomAccess` itself (the same
 x265 arguments, the same full-range BT.709 conversion, the same access units), so it cannot drift
-from the codec dnerv uses; its quality is the QP of P slices (``hevc-ra`` quality ``52 - QP``).
+from the codec dnerv uses; its quality is x265's rate factor (``hevc-ra`` quality ``52 - CRF``).
 The ffmpeg anchors keep the options of :class:`~dnerv_codec.rd.ffmpeg_codecs.FFmpegCodec` (one
 thread, an intra picture every 10 s, limited range, informational SEI dropped); any of them can
 still be overridden (``dnerv rd -o x265-ra444.threads=2``).
@@ -105,7 +105,7 @@ class Anchor(Codec):
 class KeyframeAnchor(Codec):
     """``x265-kf``: dnerv's ``hevc-ra`` keyframe codec applied to every frame (module docstring).
 
-    Quality: QP 18..51 of P slices (x265 gives I and B slices its usual offsets). ``bytes`` is
+    Quality: x265's constant rate factor 18..51 (``hevc-ra`` quality ``52 - CRF``). ``bytes`` is
     the sum of the access units the keyframe codec stores; ``encoding_time`` includes the one
     decode the keyframe codec runs to return its reconstruction.
     """
@@ -114,9 +114,9 @@ class KeyframeAnchor(Codec):
     keyframe_codec = "hevc-ra"
     description = (
         "dnerv's hevc-ra keyframe codec on all frames: x265 random access, 4:4:4 8-bit "
-        "full-range BT.709, tune psnr, constant QP, closed GOP of 32"
+        "full-range BT.709, tune psnr, constant rate factor, closed GOP of 32"
     )
-    quality_help = "QP 18..51 (hevc-ra keyframe quality 52 - QP)"
+    quality_help = "CRF 18..51 (hevc-ra keyframe quality 52 - CRF)"
     default_qualities = (22, 27, 32, 37)
     metric = "psnr-rgb"
 
