@@ -6,9 +6,9 @@ raised its threshold. Over a long encode the heap then holds many such holes, an
 resident memory drifts up with the work done rather than with what is alive. :func:`trim`
 returns the free pages to the system (``malloc_trim``); the loops that allocate whole frames
 call it once per chunk, which bounds the drift by one chunk's work. Forcing such allocations
-into their own mappings instead (``M_MMAP_THRESHOLD``) has the same effect on memory but made a
-720p training step about twice as slow (every step's activations freshly mapped and zeroed), so
-training keeps the default allocator.
+into their own mappings instead (``M_MMAP_THRESHOLD``) bounds memory too but made 720p training
+steps 2-3.5 times slower (every step's activations freshly mapped and zeroed;
+benchmarks/speed/memory_trace.py), so training keeps the default allocator.
 """
 
 from __future__ import annotations
