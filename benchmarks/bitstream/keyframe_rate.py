@@ -13,6 +13,8 @@ x265's constant rate factor ``crf = 52 - q`` (the codec as it is) and with a con
 BD-PSNR in PSNR-RGB of the rate factor against the constant QP over 0.03-0.25 bpp (each sweep
 cut to the points bracketing that window), and the average over the clips. Bytes are the
 access units the codec stores; PSNR-RGB the mean of the per-frame PSNR of the decoded frames.
+``--video FILE`` measures one video instead (its first ``--max-frames`` frames; the record
+``keyframe-rate-mode-video``), e.g. a real-size clip.
 """
 
 from __future__ import annotations
@@ -67,14 +69,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", nargs="+", default=list(stress.CLIPS), choices=stress.CLIPS)
     ap.add_argument("--qualities", type=int, nargs="+", default=list(range(1, 35, 2)))
     ap.add_argument("--set", type=Path, default=None, help="stress set cache folder")
-    _results.add_arguments(ap, "bitstream", TOPIC)
+    ap.add_argument("--video", type=Path, default=None, help="one video instead of the set")
+    ap.add_argument("--max-frames", type=int, default=None, help="with --video")
+    _results.add_arguments(ap, "bitstream", None)
     args = ap.parse_args(argv)
     from rd.stress_rd import cache_dir, load_set
 
-    folder = args.set or cache_dir(1, None)
-    rec = _results.Recorder(__file__, TOPIC, argv)
+    from dnerv_codec.video import read_video
+
+    topic = f"{TOPIC}-video" if args.video else TOPIC
+    rec = _results.Recorder(__file__, topic, argv)
+    if args.video:
+        videos = [read_video(args.video, max_frames=args.max_frames)]
+    else:
+        videos = load_set(args.set or cache_dir(1, None), 1, None, args.clips)
     rows, curves = [], {}
-    for video in load_set(folder, 1, None, args.clips):
+    for video in videos:
         frames = np.asarray(video.frames)
         qp = sweep(ConstantQp, frames, args.qualities)
         crf = sweep(HevcRandomAccess, frames, args.qualities)
@@ -98,13 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         [[r[0], r[1], *(None if not np.isfinite(v) else float(v) for v in r[2:])] for r in rows],
     )
     rec.summary(
-        "keyframe codec rate mode",
+        "keyframe codec rate mode" + (f", {videos[0].name}" if args.video else ""),
         f"hevc-ra at a constant rate factor needs {-average[0]:.1f} % fewer bytes than at a "
-        f"constant QP on average over {len(finite)} stress clips (PSNR-RGB, 0.03-0.25 bpp)",
+        f"constant QP on average over {len(finite)} "
+        f"{'clip' if args.video else 'stress clips'} (PSNR-RGB, 0.03-0.25 bpp)",
         "Keyframe codecs",
     )
     print(render.render_table(rec.record["tables"][0]))
-    rec.write(args.json)
+    rec.write(args.json or _results.default_path("bitstream", topic))
     return 0
 
 
