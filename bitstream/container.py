@@ -39,7 +39,7 @@ from bitstream.errors import (
 from bitstream.ids import SECTION_SINCE_MINOR, SECTION_TYPES
 
 MAGIC = b"\x89DNV\r\n\x1a\n"
-VERSION = (1, 4)  # (major, minor) of the format written; a reader accepts major 1, any minor
+VERSION = (1, 5)  # (major, minor) of the format written; a reader accepts major 1, any minor
 SUPPORTED_MAJORS = (1,)
 HEADER = struct.Struct("<8sHHIQII")  # magic, major, minor, count, file size, reserved, CRC
 ENTRY = struct.Struct("<HHIQQ")  # type, reserved, CRC32 of payload, offset, length

@@ -33,7 +33,12 @@ KEYFRAME_CODECS: dict[int, str] = {
     8: "cheng2020-anchor",
     9: "hevc-ld",
     10: "hevc-ra",
+    11: "hevc-ra-long",
 }
+# Keyframe codecs a file with a network MUST NOT use (their groups are for every frame).
+KEYFRAME_ONLY_CODECS: frozenset[int] = frozenset({11})
+# The format minor version that introduced each keyframe codec (others: 1.0 or 1.1).
+KEYFRAME_CODEC_SINCE_MINOR: dict[int, int] = {9: 1, 10: 1, 11: 5}
 
 # Network architectures (stored in metadata).
 ARCHITECTURES: dict[int, str] = {

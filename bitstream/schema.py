@@ -11,7 +11,7 @@ import math
 from typing import TYPE_CHECKING
 
 from bitstream.errors import FormatError
-from bitstream.ids import ARCHITECTURES, KEYFRAME_CODECS
+from bitstream.ids import ARCHITECTURES, KEYFRAME_CODECS, KEYFRAME_ONLY_CODECS
 
 if TYPE_CHECKING:
     from bitstream.meta import MetaValue
@@ -190,9 +190,14 @@ def validate_metadata(meta: MetaValue) -> dict:
     for i, video in enumerate(videos):
         if "keyframes" in video:
             _keyframe_gaps(video["keyframes"], f"videos[{i}].keyframes", video, clip_length)
-    _keyframe(_dict(meta["keyframe"], "keyframe"))
+    codec = _keyframe(_dict(meta["keyframe"], "keyframe"))
     if not network:  # keyframe-only: the network's keys are absent
         return meta
+    if codec in KEYFRAME_ONLY_CODECS:
+        raise FormatError(
+            f"metadata: keyframe codec {KEYFRAME_CODECS[codec]} codes keyframe-only files, but "
+            "this file has a network"
+        )
     _model(_dict(meta["model"], "model"), clip_length)
     norm = _dict(meta["norm"], "norm")
     _triple(norm.get("mean"), "norm.mean")
@@ -245,7 +250,7 @@ def _model(model: dict, clip_length: int) -> None:
         )
 
 
-def _keyframe(keyframe: dict) -> None:
+def _keyframe(keyframe: dict) -> int:
     codec = _int(keyframe.get("codec"), "keyframe.codec", 0, 1 << 16)
     if codec not in KEYFRAME_CODECS:
         raise FormatError(f"metadata: unknown keyframe codec id {codec}")
@@ -259,6 +264,7 @@ def _keyframe(keyframe: dict) -> None:
     digest = _text(keyframe.get("weights_digest", ""), "keyframe.weights_digest", 128)
     if digest.strip("0123456789abcdef"):
         raise FormatError("metadata: 'keyframe.weights_digest' must be lowercase hex")
+    return codec
 
 
 def _geometry(geometry: dict, videos: list[dict], config: object) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -97,6 +98,7 @@ def _meta_videos(meta: dict) -> list[VideoInfo]:
 
 
 _CPU_PATCHES = 4  # patch clips per network call on a CPU
+_CACHED_GROUP = 32  # keyframe groups up to this long are decoded whole and cached
 
 
 class DnervFile:
@@ -247,26 +249,36 @@ class DnervFile:
         """Decoded keyframe ``index`` of ``video``, uint8 (H, W, 3).
 
         Keyframes are decoded a codec group at a time (one keyframe for intra codecs, up to 32
-        for ``hevc-ld`` and ``hevc-ra``) and the last few groups are cached.
+        for ``hevc-ld`` and ``hevc-ra``) and the last few groups are cached. The long groups of
+        ``hevc-ra-long`` are decoded up to the keyframe asked for, a picture at a time, and
+        not cached.
         """
         group = self.keyframe_codec.group
         first = index - index % group
+        if group > _CACHED_GROUP:
+            with closing(self._pictures(video, first, first + group)) as pictures:
+                for k, picture in enumerate(pictures, first):
+                    if k == index:
+                        return picture
         key = (video, first)
         if key not in self._cache:
-            info = self.videos[video]
-            last = min(first + group, self._keyframe_index.count(video))
-            data = self._keyframe_index.read(self._reader, video, first, last)
-            try:
-                frames = self.keyframe_codec.decompress(data, (info.height, info.width))
-            except FormatError as exc:
-                which = (
-                    f"keyframe {first}" if last == first + 1 else f"keyframes {first}..{last - 1}"
-                )
-                raise type(exc)(f"{which} of video {video}: {exc}") from None
+            frames = np.stack(list(self._pictures(video, first, first + group)))
             if len(self._cache) >= (4 if group == 1 else 2):  # a clip spans at most 2 groups
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = frames
         return self._cache[key][index - first]
+
+    def _pictures(self, video: int, first: int, stop: int) -> Iterator[np.ndarray]:
+        """Keyframes ``first .. stop - 1`` of ``video`` (``first`` a group boundary; ``stop``
+        past the video's last keyframe is its end), decoded one at a time."""
+        info = self.videos[video]
+        stop = min(stop, self._keyframe_index.count(video))
+        data = self._keyframe_index.read(self._reader, video, first, stop)
+        try:
+            yield from self.keyframe_codec.iter_decompress(data, (info.height, info.width))
+        except FormatError as exc:
+            which = f"keyframe {first}" if stop == first + 1 else f"keyframes {first}..{stop - 1}"
+            raise type(exc)(f"{which} of video {video}: {exc}") from None
 
     # -- decoding --------------------------------------------------------------------------
     def _clip_batch(self, video: int, clips: list) -> np.ndarray:
@@ -326,10 +338,18 @@ class DnervFile:
         stop = n if stop is None else stop
         if not 0 <= start < stop <= n:
             raise InputError(f"frame range {start}:{stop} is outside 0:{n} of video {video!r}")
-        if self.keyframe_only:  # every frame is its keyframe
-            for f in range(start, stop):
-                frame = self.keyframe(v, f)
-                yield torch.from_numpy(frame) if as_tensor else frame
+        if self.keyframe_only:  # every frame is its keyframe, decoded a picture at a time
+            codec = self.keyframe_codec
+            first = start - start % codec.group
+            while first < stop:
+                with closing(self._pictures(v, first, first + codec.per_chunk)) as pictures:
+                    for f, frame in enumerate(pictures, first):
+                        if f >= stop:
+                            break
+                        if f >= start:
+                            yield torch.from_numpy(frame) if as_tensor else frame
+                first += codec.per_chunk
+                trim()
             return
         clips = self.structures[v].covering(start, stop)
         for i in range(0, len(clips), self.batch):

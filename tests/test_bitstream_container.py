@@ -100,6 +100,17 @@ def test_golden_bytes_of_older_minor_versions_still_read(minor):
     assert rest(data) == rest(first)
 
 
+def test_golden_bytes_of_format_1_4_still_read():
+    """The current sample container as format 1.4 wrote it: only the header's minor version and
+    CRC differ from the golden file (1.5 added a keyframe codec id, no section)."""
+    data = (GOLDEN.parent / "golden_v1_4.dnerv").read_bytes()
+    with ContainerReader(data) as reader:
+        assert reader.version == (1, 4)
+    _read_all(data)
+    golden = GOLDEN.read_bytes()
+    assert data[:10] + data[12:28] + data[32:] == golden[:10] + golden[12:28] + golden[32:]
+
+
 @settings(max_examples=60, deadline=None)
 @given(sections=st.dictionaries(st.sampled_from([1, 2, 3]), st.binary(max_size=300)))
 def test_random_sections_round_trip(sections, tmp_path_factory):

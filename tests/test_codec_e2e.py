@@ -88,7 +88,7 @@ def test_older_sections_decode_the_same_and_two_of_a_kind_are_refused(encoded, t
 
     out, _ = encoded
     with ContainerReader(out) as reader:
-        assert reader.version == (1, 4)
+        assert reader.version == (1, 5)
         sections = {e.type_id: reader.read_section(e.type_id) for e in reader.sections}
     assert set(sections) == {5, 7, 8}  # packed weights, compact keyframes, dictionary metadata
     with dnerv_codec.open(out, device="cpu") as f:

@@ -163,7 +163,7 @@ def test_mode_keyframes_at_a_fixed_quality_and_info(tmp_path, clip16):
         text=True,
         check=True,
     )
-    assert "keyframe-only" in result.stdout and "format 1.4" in result.stdout
+    assert "keyframe-only" in result.stdout and "format 1.5" in result.stdout
     assert "keyframes: 16 coded with hevc-intra (quality 10)" in result.stdout
 
 
@@ -202,7 +202,7 @@ def test_compact_section_is_what_the_encoder_writes(tmp_path, clip16):
     out = tmp_path / "p.dnerv"
     encode([clip16], out, preset="tiny", epochs=1, quiet=True, verify=False)
     data = out.read_bytes()
-    assert struct.unpack_from("<HH", data, 8) == (1, 4)
+    assert struct.unpack_from("<HH", data, 8) == (1, 5)
     from bitstream.container import ContainerReader
 
     with ContainerReader(out) as reader:

@@ -85,8 +85,8 @@ def search(
 
 
 def measure(found: KeyframeOnlyFile, videos, codec) -> KeyframeOnlyFile:
-    """Decode ``found`` (as the decoder would, a few groups at a time) and set its PSNR-RGB:
-    the mean over all frames and the worst frame."""
+    """Decode ``found`` (as the decoder would, a picture at a time) and set its PSNR-RGB: the
+    mean over all frames and the worst frame."""
     from bitstream.keyframes import SECTION_COMPACT, unpack_keyframes_compact
     from dnerv_codec.metrics import psnr_frames
 
@@ -99,11 +99,11 @@ def measure(found: KeyframeOnlyFile, videos, codec) -> KeyframeOnlyFile:
         p = []
         for first in range(0, video.num_frames, per_chunk):
             stop = min(first + per_chunk, video.num_frames)
-            decoded = codec.decompress(
+            pictures = codec.iter_decompress(
                 [streams[(v, k)] for k in range(first, stop)], (video.height, video.width)
             )
-            p.append(psnr_frames(np.asarray(video.frames[first:stop]), decoded))
-            del decoded
+            for f, picture in enumerate(pictures, first):
+                p.append(psnr_frames(np.asarray(video.frames[f : f + 1]), picture[None]))
             trim()
         psnrs.append(np.concatenate(p))
     found.psnr, found.frame_psnr = psnr_summary(psnrs, videos)
@@ -111,6 +111,14 @@ def measure(found: KeyframeOnlyFile, videos, codec) -> KeyframeOnlyFile:
 
 
 # --------------------------------------------------------------------------- the encoder's use
+
+
+def codec_for(videos, opts: EncodeOptions) -> str:
+    """The codec of the set's keyframe-only file: ``--keyframe-codec``, or the codec that codes
+    every frame in its place (:func:`~dnerv_codec.keyframe.every_frame_codec`)."""
+    from dnerv_codec.keyframe import every_frame_codec
+
+    return every_frame_codec(opts.keyframe_codec, max(v.num_frames for v in videos))
 
 
 def _start_quality(plan: ratecontrol.Plan, videos) -> int | None:
@@ -147,9 +155,10 @@ def floor(
         result = replace(
             result, psnr=quality.psnr, ms_ssim=quality.ms_ssim, frame_psnr=quality.frame_psnr
         )
+    name = codec_for(videos, opts)
     found = search(
         videos,
-        opts.keyframe_codec,
+        name,
         plan.target,
         weights=opts.keyframe_weights,
         start=_start_quality(plan, videos),
@@ -157,7 +166,7 @@ def floor(
     if found is None:
         progress.write("keyframe-only: the lowest keyframe quality exceeds the budget")
         return result
-    codec = get_codec(opts.keyframe_codec, found.quality, weights=opts.keyframe_weights)
+    codec = get_codec(name, found.quality, weights=opts.keyframe_weights)
     measure(found, videos, codec)
     progress.write(
         f"keyframe-only at the same budget: quality {found.quality}, {found.size:,} bytes, "
@@ -191,21 +200,21 @@ def keyframes_only(
     if target is None and opts.rate_controlled:
         target = ratecontrol.target_bytes(pixels, opts.target_bpp, opts.target_size, opts.quality)
 
+    name = codec_for(videos, opts)
+
     def code_here() -> tuple[int, KeyframeOnlyFile]:
         if opts.keyframe_quality is not None:
-            codec = get_codec(
-                opts.keyframe_codec, opts.keyframe_quality, weights=opts.keyframe_weights
-            )
+            codec = get_codec(name, opts.keyframe_quality, weights=opts.keyframe_weights)
             found = code(videos, codec)
         else:
-            found = search(videos, opts.keyframe_codec, target, weights=opts.keyframe_weights)
+            found = search(videos, name, target, weights=opts.keyframe_weights)
             if found is None:
                 raise reason or InputError(
                     f"target {target:,} bytes ({target * 8 / pixels:.4g} bpp) is too small for "
-                    f"every frame as a keyframe at the lowest {opts.keyframe_codec} quality"
+                    f"every frame as a keyframe at the lowest {name} quality"
                 )
         progress.write(
-            f"keyframe-only: {opts.keyframe_codec} quality {found.quality}, {found.size:,} bytes"
+            f"keyframe-only: {name} quality {found.quality}, {found.size:,} bytes"
             + (f" of {target:,}" if target is not None else "")
         )
         return write_container(output, found.sections, overwrite=opts.force), found

@@ -142,6 +142,11 @@ class EncodeOptions:
             (self.weight_rate >= 0, "--weight-rate must not be negative"),
             (self.clip_length is None or 2 <= self.clip_length <= 64, "--clip-length: 2..64"),
             (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}"),
+            (
+                self.mode == "keyframes" or not _keyframe_only_codec(self.keyframe_codec),
+                f"--keyframe-codec {self.keyframe_codec} codes keyframe-only files: add --mode "
+                "keyframes (the keyframe-only files of hevc-ra use it where it helps)",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -237,3 +242,9 @@ class EncodeReport:
             )
             + versus
         )
+
+
+def _keyframe_only_codec(name: str | None) -> bool:
+    from dnerv_codec.keyframe import available, keyframe_only
+
+    return name in available() and keyframe_only(name)

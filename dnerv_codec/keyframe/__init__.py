@@ -23,6 +23,7 @@ png                   1        lossless RGB (reference)
 hevc-intra            1..12    x265 all-intra, QP = 54 - 3q, Y'CbCr 4:4:4 8-bit
 hevc-ld               1..12    x265 low-delay P over the keyframes (groups of 32), as hevc-intra
 hevc-ra               1..34    x265 random access (B pictures) over the keyframes, CRF = 52 - q
+hevc-ra-long          1..34    hevc-ra in groups of 256: keyframe-only files (every frame)
 vvc-intra             1..12    vvenc all-intra, QP = 54 - 3q, Y'CbCr 4:2:0 10-bit
 avif                  1..12    libaom AV1 all-intra, cq-level = 66 - 5q, Y'CbCr 4:4:4 8-bit
 bmshj2018-factorized  1..8     CompressAI zoo quality, mse
@@ -48,6 +49,7 @@ from dnerv_codec.keyframe.classical import (
     HevcIntra,
     HevcLowDelay,
     HevcRandomAccess,
+    HevcRandomAccessLong,
     PngCodec,
     VvcIntra,
 )
@@ -60,7 +62,7 @@ DEFAULT_CODEC = "hevc-intra"
 DEFAULT_QUALITY = 8
 
 # need no weights
-CLASSICAL_CODECS = ("png", "hevc-intra", "vvc-intra", "avif", "hevc-ld", "hevc-ra")
+CLASSICAL_CODECS = ("png", "hevc-intra", "vvc-intra", "avif", "hevc-ld", "hevc-ra", "hevc-ra-long")
 
 _Factory = Callable[[int, "str | Path | None", str], KeyframeCodec]
 _REGISTRY: dict[str, tuple[tuple[int, int], _Factory]] = {}
@@ -93,6 +95,7 @@ register("vvc-intra", LOSSY_QUALITIES, _classical(VvcIntra))
 register("avif", LOSSY_QUALITIES, _classical(AvifIntra))
 register("hevc-ld", LOSSY_QUALITIES, _classical(HevcLowDelay))
 register("hevc-ra", FINE_QUALITIES, _classical(HevcRandomAccess))
+register("hevc-ra-long", FINE_QUALITIES, _classical(HevcRandomAccessLong))
 for _name, _q in [
     ("bmshj2018-factorized", (1, 8)),
     ("bmshj2018-hyperprior", (1, 8)),
@@ -100,6 +103,21 @@ for _name, _q in [
     ("cheng2020-anchor", (1, 6)),
 ]:
     register(_name, _q, _learned(_name))
+
+
+def every_frame_codec(name: str, longest: int) -> str:
+    """The codec a keyframe-only file uses for keyframe codec ``name`` when its longest video
+    has ``longest`` frames: ``hevc-ra-long`` for ``hevc-ra`` where a video is longer than one
+    ``hevc-ra`` group (its longer groups save the IDR pictures), else ``name`` itself."""
+    if name == HevcRandomAccess.name and longest > HevcRandomAccess.group:
+        return HevcRandomAccessLong.name
+    return name
+
+
+def keyframe_only(name: str) -> bool:
+    """Whether codec ``name`` codes keyframe-only files only (a file with a network MUST NOT
+    use it: docs/FORMAT.md, "Keyframe codecs")."""
+    return ids.id_of(ids.KEYFRAME_CODECS, name) in ids.KEYFRAME_ONLY_CODECS
 
 
 def available() -> list[str]:
@@ -182,7 +200,9 @@ __all__ = [
     "KeyframeCodecError",
     "available",
     "codec_name",
+    "every_frame_codec",
     "get_codec",
+    "keyframe_only",
     "quality_range",
     "register",
     "weights_present",

@@ -5,8 +5,8 @@ back; ``decompress`` needs nothing but the strings and the frame size ``(H, W)``
 *groups* of :attr:`KeyframeCodec.group` consecutive frames (the last group of a video may be
 shorter): an intra codec has groups of 1, so every string decodes on its own; a predictive codec
 must be given a run of strings that starts at a group boundary, in order (``hevc-ld``), or a
-whole group (``hevc-ra``, whose strings are in decoding order). The decoder fetches whole groups
-for random access.
+whole group (``hevc-ra`` and ``hevc-ra-long``, whose strings are in decoding order). The decoder
+fetches whole groups for random access.
 
 >>> from dnerv_codec.keyframe import get_codec
 >>> codec = get_codec("png", 1)
@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -107,7 +108,8 @@ class KeyframeCodec(ABC):
             into = np.empty((len(data), *size, 3), np.uint8)
         for start in range(0, len(data), self.per_chunk):
             part = data[start : start + self.per_chunk]
-            into[start : start + len(part)] = self.decompress(part, size)
+            for i, picture in enumerate(self.iter_decompress(part, size), start):
+                into[i] = picture
             trim()
         return into
 
@@ -120,6 +122,12 @@ class KeyframeCodec(ABC):
         Raises:
             FormatError: a string is not a valid keyframe of this codec at this size.
         """
+
+    def iter_decompress(self, data: list[bytes], size: tuple[int, int]) -> Iterator[np.ndarray]:
+        """The frames of :meth:`decompress`, one at a time, in order. The ffmpeg codecs hold one
+        decoded picture at a time however long the group (stopping early stops the decoder);
+        others decode ``data`` at once."""
+        yield from self.decompress(data, size)
 
     def check_weights(self, digest: str) -> None:
         """Refuse to decode a file whose keyframes were coded with other weights.

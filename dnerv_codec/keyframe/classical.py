@@ -5,7 +5,8 @@ Frames go to ffmpeg as raw Y'CbCr planes made by :mod:`dnerv_codec.keyframe.colo
 range, exact integers) and come back as raw planes, so ffmpeg never converts colours: encoding is
 x265/vvenc/libaom, decoding is FFmpeg's HEVC and VVC decoders and dav1d, all bit-exact by their
 standards. Sizes are edge-padded to a multiple of 8, at least 16 (4:2:0 needs even sizes, x265
-at least 16x16) and cropped back; the padding follows from ``(H, W)`` alone, so none is stored.
+at least 16x16; at least 32 for hevc-ra-long) and cropped back; the padding follows from
+``(H, W)`` alone, so none is stored.
 
 Quality scale, the same for the four lossy codecs: ``q`` in 1..12, higher is better.
 HEVC and VVC use a constant QP = 54 - 3q (51 .. 18, no adaptive QP; hevc-ra, on its own scale
@@ -29,6 +30,7 @@ import subprocess
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -43,6 +45,7 @@ from dnerv_codec.keyframe.base import (
     check_frames,
     check_size,
 )
+from dnerv_codec.memory import trim
 
 ALIGN = 8
 _BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
@@ -62,12 +65,30 @@ def ffmpeg_exe() -> str:
     return exe()
 
 
-def _run(args: list[str], stdin: bytes, what: str, error: type[Exception]) -> bytes:
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise error(f"{what} failed: {_last_line(proc.stderr, proc.returncode)}")
-    return proc.stdout
+def _command(args: list[str]) -> list[str]:
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
+
+
+def _run(args: list[str], chunks: Iterable[bytes], what: str, error: type[Exception]) -> bytes:
+    """Run ffmpeg with ``chunks`` (e.g. one picture at a time, made as they are written) on its
+    standard input; returns its standard output."""
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            _command(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors
+        )
+        feeder = _Feeder(proc.stdin, chunks)
+        feeder.start()
+        try:
+            out = proc.stdout.read()
+            returncode = proc.wait()
+        finally:
+            _stop(proc, feeder)
+        if feeder.error is not None:
+            raise feeder.error
+        if returncode != 0:
+            errors.seek(0)
+            raise error(f"{what} failed: {_last_line(errors.read(4096), returncode)}")
+    return out
 
 
 def _last_line(stderr: bytes, returncode: int) -> str:
@@ -75,47 +96,96 @@ def _last_line(stderr: bytes, returncode: int) -> str:
     return lines[-1] if lines else f"exit {returncode}"
 
 
-def _run_capped(args: list[str], stdin: bytes, what: str, limit: int, timeout: float) -> bytes:
-    """Run the decoder and take at most ``limit`` bytes of its output within ``timeout``
-    seconds: a stream that decodes to more (more pictures than it should hold, larger ones) or
-    takes longer is refused (FormatError) without its output ever being held in memory."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
+def _decoded_pictures(
+    args: list[str], stdin: bytes, what: str, size: int, count: int, timeout: float
+) -> Iterator[bytes]:
+    """Run the decoder and yield its output one picture of ``size`` bytes at a time: exactly
+    ``count`` pictures within ``timeout`` seconds. A stream that decodes to more pictures (or
+    larger ones), fewer, or takes longer is refused (FormatError) without more than one picture
+    of its output ever being held in memory. Closing the generator early stops the decoder."""
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
-        feeder = threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True)
+        proc = subprocess.Popen(
+            _command(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors
+        )
+        feeder = _Feeder(proc.stdin, [stdin])
         expired = threading.Event()
         timer = threading.Timer(timeout, lambda: (expired.set(), proc.kill()))
         feeder.start()
         timer.start()
+        got = 0
         try:
-            out = proc.stdout.read(limit + 1)
-            if len(out) > limit:
+            while got < count:
+                picture = _read_exactly(proc.stdout, size)
+                if len(picture) < size:
+                    break
+                got += 1
+                yield picture
+            if got == count and proc.stdout.read(1):
                 raise FormatError(
-                    f"{what}: the stream decodes to more than {limit} bytes (more pictures, "
-                    "or larger ones, than the metadata allows)"
+                    f"{what}: the stream decodes to more than {count} pictures of {size} bytes "
+                    "(more pictures, or larger ones, than the metadata allows)"
                 )
             returncode = proc.wait()
         finally:
             timer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
-            feeder.join()
+            _stop(proc, feeder)
         if expired.is_set():
             raise FormatError(f"{what}: gave up after {timeout:.0f} s")
         if returncode != 0:
             errors.seek(0)
             raise FormatError(f"{what} failed: {_last_line(errors.read(4096), returncode)}")
-    return out
+        if got < count:
+            raise FormatError(
+                f"{what}: the stream decodes to {got} pictures of {size} bytes, expected "
+                f"{count}; wrong size, codec or data"
+            )
 
 
-def _feed(pipe, data: bytes) -> None:
-    try:
-        pipe.write(data)
-        pipe.close()
-    except (BrokenPipeError, OSError, ValueError):  # the decoder stopped reading: it has enough
-        pass
+def _read_exactly(pipe, size: int) -> bytes:
+    """``size`` bytes from ``pipe``, fewer only at its end."""
+    parts, left = [], size
+    while left:
+        part = pipe.read(left)
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+class _Feeder(threading.Thread):
+    """Writes chunks to a process's standard input on its own thread, then closes it. A process
+    that stops reading ends the writing quietly (its exit status tells what happened); an error
+    while making a chunk is kept in :attr:`error` for the caller to raise."""
+
+    def __init__(self, pipe, chunks: Iterable[bytes]) -> None:
+        super().__init__(daemon=True)
+        self.pipe, self.chunks = pipe, chunks
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for chunk in self.chunks:
+                try:
+                    self.pipe.write(chunk)
+                except (BrokenPipeError, OSError, ValueError):  # it stopped reading: it has enough
+                    return
+        except BaseException as exc:  # handed to the caller's thread
+            self.error = exc
+        finally:
+            try:
+                self.pipe.close()
+            except OSError:
+                pass
+
+
+def _stop(proc: subprocess.Popen, feeder: _Feeder) -> None:
+    """Kill ``proc`` if it still runs, and wait for it and its feeder."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+    feeder.join()
 
 
 class FfmpegIntraCodec(KeyframeCodec):
@@ -129,6 +199,7 @@ class FfmpegIntraCodec(KeyframeCodec):
     decoder = ""  # ffmpeg decoder name
     bits = 8  # sample bit depth the encoder takes
     default_chroma = "420"
+    min_side = MIN_SIDE
 
     def __init__(self, quality: int, *, chroma: str | None = None) -> None:
         super().__init__(quality)
@@ -145,6 +216,11 @@ class FfmpegIntraCodec(KeyframeCodec):
 
     def join(self, data: list[bytes], width: int, height: int) -> bytes:
         return b"".join(data)
+
+    def padded_size(self, h: int, w: int) -> tuple[int, int]:
+        """Coded size: a multiple of ALIGN, at least :attr:`min_side`, from (H, W) alone."""
+        side = self.min_side
+        return max(h + (-h % ALIGN), side), max(w + (-w % ALIGN), side)
 
     # -- planes ----------------------------------------------------------------------------------
     @property
@@ -183,37 +259,69 @@ class FfmpegIntraCodec(KeyframeCodec):
         return color.yuv444_to_rgb(np.concatenate([y[:, None], uv], axis=1), self.bits)
 
     # -- interface -------------------------------------------------------------------------------
-    def compress_with_reconstruction(self, frames: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+    def encode(self, frames: np.ndarray, indices=None) -> list[bytes]:
+        """The access units of ``frames[indices]`` (all frames when None), coded in one encoder
+        run. Each picture is converted as the encoder takes it, so ``frames`` may be a memory
+        map of a long video: memory holds a picture, not the run."""
         frames = check_frames(frames)
-        n, h, w, _ = frames.shape
-        hp, wp = _padded_size(h, w)
-        padded = np.pad(frames, [(0, 0), (0, hp - h), (0, wp - w), (0, 0)], mode="edge")
+        indices = range(len(frames)) if indices is None else indices
+        h, w = frames.shape[1:3]
+        hp, wp = self.padded_size(h, w)
+        pad = [(0, 0), (0, hp - h), (0, wp - w), (0, 0)]
+        pictures = (self._to_planes(np.pad(frames[i : i + 1], pad, mode="edge")) for i in indices)
         args = ["-f", "rawvideo", "-pix_fmt", self.pix_fmt, "-s", f"{wp}x{hp}", "-r", "25"]
         args += ["-i", "pipe:0", *self.encoder_args(), "-f", self.muxer, "pipe:1"]
-        stream = _run(args, self._to_planes(padded), f"{self.name} encoder", KeyframeCodecError)
+        stream = _run(args, pictures, f"{self.name} encoder", KeyframeCodecError)
         data = self.split(stream)
-        if len(data) != n:
-            raise KeyframeCodecError(f"{self.name}: encoder gave {len(data)} pictures for {n}")
-        return data, self.decompress(data, (h, w))
+        if len(data) != len(indices):
+            raise KeyframeCodecError(
+                f"{self.name}: encoder gave {len(data)} pictures for {len(indices)}"
+            )
+        return data
+
+    def compress_with_reconstruction(self, frames: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+        frames = check_frames(frames)
+        data = self.encode(frames)
+        return data, self.decompress(data, frames.shape[1:3])
+
+    def compress_in_chunks(
+        self, frames: np.ndarray, indices: np.ndarray, into: np.ndarray | None = None
+    ) -> list[bytes]:
+        """As :meth:`KeyframeCodec.compress_in_chunks`, a picture at a time: the encoder takes
+        each picture as it is converted and the reconstructions are decoded one by one into
+        ``into``, so memory holds a picture whatever the chunk's length."""
+        data: list[bytes] = []
+        for start in range(0, len(indices), self.per_chunk):
+            strings = self.encode(frames, indices[start : start + self.per_chunk])
+            if into is not None:
+                pictures = self.iter_decompress(strings, frames.shape[1:3])
+                for i, picture in enumerate(pictures, start):
+                    into[i] = picture
+            data.extend(strings)
+            trim()
+        return data
 
     def decompress(self, data: list[bytes], size: tuple[int, int]) -> np.ndarray:
+        data, (h, w) = check_data(data), check_size(size)
+        out = np.empty((len(data), h, w, 3), np.uint8)
+        for i, picture in enumerate(self.iter_decompress(data, (h, w))):
+            out[i] = picture
+        return out
+
+    def iter_decompress(self, data: list[bytes], size: tuple[int, int]) -> Iterator[np.ndarray]:
         data = check_data(data)
         h, w = check_size(size)
-        hp, wp = _padded_size(h, w)
+        hp, wp = self.padded_size(h, w)
         n = len(data)
         args = ["-c:v", self.decoder, "-f", self.muxer, "-i", "pipe:0", "-map", "0:v:0"]
         # one picture more than asked for, to refuse a stream that holds more (not to use it)
         args += ["-frames:v", str(n + 1), "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
-        limit = n * self._frame_bytes(hp, wp)  # the pictures asked for, at the size asked for
         timeout = 30 + n * hp * wp / 1e5  # generous: x265 decodes several 1080p pictures a second
-        raw = _run_capped(args, self.join(data, wp, hp), f"{self.name} decoder", limit, timeout)
-        rgb = self._from_planes(raw, n, hp, wp)
-        return np.ascontiguousarray(rgb[:, :h, :w])
-
-
-def _padded_size(h: int, w: int) -> tuple[int, int]:
-    """Coded size: a multiple of ALIGN, at least MIN_SIDE, derived from (H, W) alone."""
-    return max(h + (-h % ALIGN), MIN_SIDE), max(w + (-w % ALIGN), MIN_SIDE)
+        stream = self.join(data, wp, hp)
+        size_of = self._frame_bytes(hp, wp)  # a picture at the size asked for
+        what = f"{self.name} decoder"
+        for raw in _decoded_pictures(args, stream, what, size_of, n, timeout):
+            yield self._from_planes(raw, 1, hp, wp)[0, :h, :w]
 
 
 def _half(hp: int, wp: int) -> tuple[int, int]:
@@ -294,12 +402,28 @@ class HevcRandomAccess(HevcLowDelay):
     def qp(self) -> int:
         return 52 - self.quality
 
-    def compress_with_reconstruction(self, frames: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+    def encode(self, frames: np.ndarray, indices=None) -> list[bytes]:
         frames = check_frames(frames)
-        g = self.group
-        code = super().compress_with_reconstruction
-        parts = [code(frames[i : i + g]) for i in range(0, len(frames), g)]
-        return [d for data, _ in parts for d in data], np.concatenate([r for _, r in parts])
+        indices = range(len(frames)) if indices is None else indices
+        code, g = super().encode, self.group
+        return [d for i in range(0, len(indices), g) for d in code(frames, indices[i : i + g])]
+
+
+class HevcRandomAccessLong(HevcRandomAccess):
+    """:class:`HevcRandomAccess` in closed groups of 256 pictures (about ten seconds, x265's own
+    default distance between IDR pictures is 250), for keyframe-only files, where every frame
+    is a keyframe and the groups of 32 of ``hevc-ra`` would put an IDR picture a second or so
+    apart (benchmarks/RESULTS.md, "Keyframe-only files in long groups"). Pictures are coded and
+    decoded one at a time (:meth:`encode`, :meth:`iter_decompress`), so the group's length
+    costs time for random access, not memory.
+    """
+
+    name = "hevc-ra-long"
+    codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
+    group = 256
+    # x265's B-picture lookahead fails (heap corruption) on some pictures under 32 rows, e.g.
+    # 16 or 24 x 40 or 48; this codec pads both sides to at least 32
+    min_side = 32
 
 
 class VvcIntra(FfmpegIntraCodec):

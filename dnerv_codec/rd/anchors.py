@@ -103,7 +103,9 @@ class Anchor(Codec):
 
 
 class KeyframeAnchor(Codec):
-    """``x265-kf``: dnerv's ``hevc-ra`` keyframe codec applied to every frame (module docstring).
+    """``x265-kf``: dnerv's ``hevc-ra`` keyframe codec applied to every frame (module docstring),
+    as a keyframe-only file codes it: ``hevc-ra-long`` (groups of 256) for a video of more
+    than 32 frames (:func:`dnerv_codec.keyframe.every_frame_codec`).
 
     Quality: x265's constant rate factor 18..51 (``hevc-ra`` quality ``52 - CRF``). ``bytes`` is
     the sum of the access units the keyframe codec stores; ``encoding_time`` includes the one
@@ -114,16 +116,18 @@ class KeyframeAnchor(Codec):
     keyframe_codec = "hevc-ra"
     description = (
         "dnerv's hevc-ra keyframe codec on all frames: x265 random access, 4:4:4 8-bit "
-        "full-range BT.709, tune psnr, constant rate factor, closed GOP of 32"
+        "full-range BT.709, tune psnr, constant rate factor, closed GOP of 32 (256 for "
+        "videos over 32 frames, as keyframe-only files code them)"
     )
     quality_help = "CRF 18..51 (hevc-ra keyframe quality 52 - CRF)"
     default_qualities = (22, 27, 32, 37)
     metric = "psnr-rgb"
 
-    def _codec(self, quality: int) -> Any:
+    def _codec(self, quality: int, frames: int) -> Any:
+        from dnerv_codec.keyframe import every_frame_codec
         from dnerv_codec.keyframe import get_codec as keyframe_codec
 
-        return keyframe_codec(self.keyframe_codec, 52 - int(quality))
+        return keyframe_codec(every_frame_codec(self.keyframe_codec, frames), 52 - int(quality))
 
     def check(self, quality: Any, **options: Any) -> None:
         if options:
@@ -149,7 +153,7 @@ class KeyframeAnchor(Codec):
 
     def evaluate(self, video: Video, quality: Any, **options: Any) -> dict[str, Any]:
         self.check(quality, **options)
-        codec = self._codec(quality)
+        codec = self._codec(quality, video.num_frames)
         start = time.perf_counter()
         data, _ = codec.compress_with_reconstruction(video.frames)
         encoding_time = time.perf_counter() - start
@@ -164,7 +168,7 @@ class KeyframeAnchor(Codec):
             sum(len(unit) for unit in data),
             encoding_time,
             decoding_time,
-            **self.settings(),
+            **{**self.settings(), "keyframe_codec": codec.name, "gop": codec.group},
             pix_fmt="yuv444p",
             encoder_args=" ".join(codec.encoder_args()),
         )
