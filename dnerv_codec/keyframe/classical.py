@@ -5,8 +5,7 @@ Frames go to ffmpeg as raw Y'CbCr planes made by :mod:`dnerv_codec.keyframe.colo
 range, exact integers) and come back as raw planes, so ffmpeg never converts colours: encoding is
 x265/vvenc/libaom, decoding is FFmpeg's HEVC and VVC decoders and dav1d, all bit-exact by their
 standards. Sizes are edge-padded to a multiple of 8, at least 16 (4:2:0 needs even sizes, x265
-at least 16x16; at least 32 for hevc-ra-long) and cropped back; the padding follows from
-``(H, W)`` alone, so none is stored.
+at least 16x16) and cropped back; the padding follows from ``(H, W)`` alone, so none is stored.
 
 Quality scale, the same for the four lossy codecs: ``q`` in 1..12, higher is better.
 HEVC and VVC use a constant QP = 54 - 3q (51 .. 18, no adaptive QP; hevc-ra, on its own scale
@@ -50,6 +49,10 @@ from dnerv_codec.memory import trim
 ALIGN = 8
 _BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 MIN_SIDE = 16  # x265 refuses pictures smaller than 16x16
+# x265 3.x's cutree (the constant rate factor's lookahead) corrupts its heap on some pictures of
+# 16 or 24 coded rows (e.g. 40 or 48 columns wide): hevc-ra codes pictures under SMALL_ROWS rows
+# without it. Only the encoder's choices change; any picture size decodes as before.
+SMALL_ROWS = 32
 LOSSY_QUALITIES = (1, 12)
 FINE_QUALITIES = (1, 34)  # hevc-ra: one QP step per quality (QP 51 .. 18)
 
@@ -199,7 +202,6 @@ class FfmpegIntraCodec(KeyframeCodec):
     decoder = ""  # ffmpeg decoder name
     bits = 8  # sample bit depth the encoder takes
     default_chroma = "420"
-    min_side = MIN_SIDE
 
     def __init__(self, quality: int, *, chroma: str | None = None) -> None:
         super().__init__(quality)
@@ -211,6 +213,10 @@ class FfmpegIntraCodec(KeyframeCodec):
     def encoder_args(self) -> list[str]:
         raise NotImplementedError
 
+    def encoder_args_for(self, hp: int, wp: int) -> list[str]:
+        """The encoder's arguments for pictures of coded size ``hp`` x ``wp``."""
+        return self.encoder_args()
+
     def split(self, stream: bytes) -> list[bytes]:
         return bytestreams.split_annexb(stream, self.muxer)
 
@@ -218,9 +224,8 @@ class FfmpegIntraCodec(KeyframeCodec):
         return b"".join(data)
 
     def padded_size(self, h: int, w: int) -> tuple[int, int]:
-        """Coded size: a multiple of ALIGN, at least :attr:`min_side`, from (H, W) alone."""
-        side = self.min_side
-        return max(h + (-h % ALIGN), side), max(w + (-w % ALIGN), side)
+        """Coded size: a multiple of ALIGN, at least MIN_SIDE, derived from (H, W) alone."""
+        return max(h + (-h % ALIGN), MIN_SIDE), max(w + (-w % ALIGN), MIN_SIDE)
 
     # -- planes ----------------------------------------------------------------------------------
     @property
@@ -270,7 +275,7 @@ class FfmpegIntraCodec(KeyframeCodec):
         pad = [(0, 0), (0, hp - h), (0, wp - w), (0, 0)]
         pictures = (self._to_planes(np.pad(frames[i : i + 1], pad, mode="edge")) for i in indices)
         args = ["-f", "rawvideo", "-pix_fmt", self.pix_fmt, "-s", f"{wp}x{hp}", "-r", "25"]
-        args += ["-i", "pipe:0", *self.encoder_args(), "-f", self.muxer, "pipe:1"]
+        args += ["-i", "pipe:0", *self.encoder_args_for(hp, wp), "-f", self.muxer, "pipe:1"]
         stream = _run(args, pictures, f"{self.name} encoder", KeyframeCodecError)
         data = self.split(stream)
         if len(data) != len(indices):
@@ -402,6 +407,12 @@ class HevcRandomAccess(HevcLowDelay):
     def qp(self) -> int:
         return 52 - self.quality
 
+    def encoder_args_for(self, hp: int, wp: int) -> list[str]:
+        args = self.encoder_args()
+        if hp < SMALL_ROWS:
+            args[-1] += ":cutree=0"
+        return args
+
     def encode(self, frames: np.ndarray, indices=None) -> list[bytes]:
         frames = check_frames(frames)
         indices = range(len(frames)) if indices is None else indices
@@ -421,9 +432,6 @@ class HevcRandomAccessLong(HevcRandomAccess):
     name = "hevc-ra-long"
     codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
     group = 256
-    # x265's B-picture lookahead fails (heap corruption) on some pictures under 32 rows, e.g.
-    # 16 or 24 x 40 or 48; this codec pads both sides to at least 32
-    min_side = 32
 
 
 class VvcIntra(FfmpegIntraCodec):
