@@ -5,6 +5,7 @@ Real x265 and FFmpeg's HEVC decoder, real files on disk."""
 from __future__ import annotations
 
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -70,6 +71,29 @@ def test_a_picture_too_many_or_too_few_is_refused():
         codec.decompress(data[:10] + [data[10] + data[11]], frames.shape[1:3])
     with pytest.raises(FormatError, match="hevc-ra-long decoder"):
         codec.decompress(data[:1] + [b"\x00\x00\x01" + b"\xff" * 40] * 11, frames.shape[1:3])
+
+
+def test_the_time_bound_counts_the_decoder_not_the_reader(monkeypatch):
+    """A reader may take its time between pictures of a long group; a decoder that takes too
+    long is stopped."""
+    from dnerv_codec.keyframe import classical
+
+    frames = _moving(50, 64, 96)  # 18 KiB a picture: six fill the pipe, the decoder waits
+    codec = get_codec("hevc-ra-long", 20)
+    data = codec.encode(frames)
+    monkeypatch.setattr(classical, "decode_timeout", lambda n, hp, wp: 1.0)
+    decoded = []
+    for picture in codec.iter_decompress(data, frames.shape[1:3]):
+        decoded.append(picture)
+        if len(decoded) <= 6:
+            time.sleep(0.4)  # 2.4 s of the reader's time against a bound of 1 s
+    assert len(decoded) == 50
+    # -re: ffmpeg reads its input at 25 pictures a second, 2 s for these 50
+    args = ["-re", "-c:v", "hevc", "-f", "hevc", "-i", "pipe:0", "-f", "rawvideo", "pipe:1"]
+    size = codec._frame_bytes(*codec.padded_size(*frames.shape[1:3]))
+    slow = classical._decoded_pictures(args, b"".join(data), "slow decoder", size, 50, 0.3)
+    with pytest.raises(FormatError, match="slow decoder: gave up after"):
+        list(slow)
 
 
 def test_every_frame_codec_is_the_long_one_past_one_group():

@@ -28,6 +28,7 @@ import io
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterable, Iterator
 
@@ -68,6 +69,12 @@ def ffmpeg_exe() -> str:
     return exe()
 
 
+def decode_timeout(n: int, hp: int, wp: int) -> float:
+    """Seconds a decoder may take for ``n`` pictures of ``hp`` x ``wp``: generous, x265 decodes
+    several 1080p pictures a second."""
+    return 30 + n * hp * wp / 1e5
+
+
 def _command(args: list[str]) -> list[str]:
     return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
 
@@ -103,18 +110,18 @@ def _decoded_pictures(
     args: list[str], stdin: bytes, what: str, size: int, count: int, timeout: float
 ) -> Iterator[bytes]:
     """Run the decoder and yield its output one picture of ``size`` bytes at a time: exactly
-    ``count`` pictures within ``timeout`` seconds. A stream that decodes to more pictures (or
-    larger ones), fewer, or takes longer is refused (FormatError) without more than one picture
-    of its output ever being held in memory. Closing the generator early stops the decoder."""
+    ``count`` pictures within ``timeout`` seconds of the decoder's time (the time the caller
+    spends between pictures does not count). A stream that decodes to more pictures (or larger
+    ones), fewer, or takes longer is refused (FormatError) without more than one picture of its
+    output ever being held in memory. Closing the generator early stops the decoder."""
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
             _command(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors
         )
         feeder = _Feeder(proc.stdin, [stdin])
-        expired = threading.Event()
-        timer = threading.Timer(timeout, lambda: (expired.set(), proc.kill()))
+        watchdog = _Watchdog(proc, timeout)
         feeder.start()
-        timer.start()
+        watchdog.start()
         got = 0
         try:
             while got < count:
@@ -122,7 +129,9 @@ def _decoded_pictures(
                 if len(picture) < size:
                     break
                 got += 1
+                watchdog.pause()
                 yield picture
+                watchdog.resume()
             if got == count and proc.stdout.read(1):
                 raise FormatError(
                     f"{what}: the stream decodes to more than {count} pictures of {size} bytes "
@@ -130,9 +139,9 @@ def _decoded_pictures(
                 )
             returncode = proc.wait()
         finally:
-            timer.cancel()
+            watchdog.stop()
             _stop(proc, feeder)
-        if expired.is_set():
+        if watchdog.expired.is_set():
             raise FormatError(f"{what}: gave up after {timeout:.0f} s")
         if returncode != 0:
             errors.seek(0)
@@ -142,6 +151,39 @@ def _decoded_pictures(
                 f"{what}: the stream decodes to {got} pictures of {size} bytes, expected "
                 f"{count}; wrong size, codec or data"
             )
+
+
+class _Watchdog(threading.Thread):
+    """Kills ``proc`` once it has run ``timeout`` seconds, not counting the time between
+    :meth:`pause` and :meth:`resume` (while its reader is away; the process then stops as soon
+    as its output pipe is full)."""
+
+    def __init__(self, proc: subprocess.Popen, timeout: float) -> None:
+        super().__init__(daemon=True)
+        self.proc = proc
+        self.deadline = time.monotonic() + timeout
+        self.paused_at: float | None = None
+        self.expired = threading.Event()
+        self._done = threading.Event()
+
+    def pause(self) -> None:
+        self.paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        if self.paused_at is not None:
+            self.deadline += time.monotonic() - self.paused_at
+            self.paused_at = None
+
+    def run(self) -> None:
+        while not self._done.wait(0.1):
+            if self.paused_at is None and time.monotonic() > self.deadline:
+                self.expired.set()
+                self.proc.kill()
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
 
 
 def _read_exactly(pipe, size: int) -> bytes:
@@ -321,7 +363,7 @@ class FfmpegIntraCodec(KeyframeCodec):
         args = ["-c:v", self.decoder, "-f", self.muxer, "-i", "pipe:0", "-map", "0:v:0"]
         # one picture more than asked for, to refuse a stream that holds more (not to use it)
         args += ["-frames:v", str(n + 1), "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1"]
-        timeout = 30 + n * hp * wp / 1e5  # generous: x265 decodes several 1080p pictures a second
+        timeout = decode_timeout(n, hp, wp)
         stream = self.join(data, wp, hp)
         size_of = self._frame_bytes(hp, wp)  # a picture at the size asked for
         what = f"{self.name} decoder"
