@@ -71,3 +71,4 @@ def test_codecs_lists_keyframe_codecs_presets_and_rd_codecs(capsys):
     assert (
         "hevc-ra" in out.out.split("(default: rate control plans its quality)")[0].splitlines()[-1]
     )
+    assert "hevc-ra-long" in out.out.split("(keyframe-only files")[0].splitlines()[-1]

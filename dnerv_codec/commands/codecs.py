@@ -27,6 +27,8 @@ def codecs() -> None:
             default = "  (default: rate control plans its quality)"
         elif name == keyframe.DEFAULT_CODEC:
             default = f"  (default with --preset, quality {keyframe.DEFAULT_QUALITY})"
+        elif keyframe.keyframe_only(name):
+            default = "  (keyframe-only files: --mode keyframes; hevc-ra's use it by itself)"
         codec_id = ids.id_of(ids.KEYFRAME_CODECS, name)
         click.echo(f"  {name:<21} id {codec_id:<3} quality {lo}..{hi:<3} {weights}{default}")
     click.echo("\nNetwork presets (--preset; parameters at the preset's native size):")
